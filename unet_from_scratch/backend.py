@@ -1,0 +1,105 @@
+"""The one place that knows NumPy from CuPy.
+
+Every other module is written against an *array module* ``xp`` -- ``numpy`` on
+the CPU, ``cupy`` on a GPU -- obtained from its inputs with
+:func:`get_array_module`.  The same code then runs unchanged on both.
+
+Nothing here moves data behind the caller's back: :func:`to_device` and
+:func:`asnumpy` are the only ways across, and they are explicit.
+
+CuPy is optional.  Importing this module never imports CuPy eagerly; it is
+looked up the first time it is needed, and a machine without CuPy (or without
+a driver, or without a device) simply has no GPU: :func:`gpu_available`
+returns ``False`` and never raises.
+"""
+
+import numpy as np
+
+DEVICES = ("cpu", "cuda")
+
+_cupy = None
+_cupy_import_tried = False
+
+
+def _import_cupy():
+    """Return the ``cupy`` module, or ``None`` when it cannot be imported."""
+    global _cupy, _cupy_import_tried
+    if not _cupy_import_tried:
+        _cupy_import_tried = True
+        try:
+            import cupy
+        except Exception:  # ImportError, or a broken CUDA install failing at import
+            cupy = None
+        _cupy = cupy
+    return _cupy
+
+
+def is_cupy_array(x):
+    """True when ``x`` is a ``cupy.ndarray`` (False whenever CuPy is absent)."""
+    cupy = _import_cupy()
+    return cupy is not None and isinstance(x, cupy.ndarray)
+
+
+def is_array(x):
+    """True for a NumPy or CuPy ``ndarray``."""
+    return isinstance(x, np.ndarray) or is_cupy_array(x)
+
+
+def get_array_module(*arrays):
+    """Return ``cupy`` if any argument is a CuPy array, else ``numpy``.
+
+    ``None`` and Python scalars are ignored, so an optional bias can be passed
+    along with the data: ``xp = get_array_module(x, w, b)``.
+    """
+    for a in arrays:
+        if is_cupy_array(a):
+            return _import_cupy()
+    return np
+
+
+def gpu_available():
+    """True when CuPy imports and a CUDA device can run a kernel.
+
+    Returns ``False`` -- never raises -- without CuPy, without a driver, or
+    without a device.
+    """
+    cupy = _import_cupy()
+    if cupy is None:
+        return False
+    try:
+        if cupy.cuda.runtime.getDeviceCount() < 1:
+            return False
+        # A tiny computation proves the driver, the runtime and the compiler work.
+        return int((cupy.arange(3) + 1).sum()) == 6
+    except Exception:
+        return False
+
+
+def to_device(x, device):
+    """Copy ``x`` to ``device`` ("cpu" or "cuda"); return it unchanged if it is already there.
+
+    Raises ``ValueError`` for an unknown device and ``RuntimeError`` when
+    "cuda" is asked for on a machine without a usable GPU.
+    """
+    if device not in DEVICES:
+        raise ValueError(f"to_device: device must be one of {DEVICES}, got {device!r}")
+    if device == "cpu":
+        return asnumpy(x)
+    if is_cupy_array(x):
+        return x
+    if not gpu_available():
+        raise RuntimeError("to_device: device 'cuda' was asked for, but no usable GPU was found "
+                           "(is CuPy installed, e.g. pip install -e '.[cuda12]', and is a driver present?)")
+    return _import_cupy().asarray(x)
+
+
+def asnumpy(x):
+    """Return ``x`` as a NumPy array (copying from the GPU when it is a CuPy array)."""
+    if is_cupy_array(x):
+        return x.get()
+    return np.asarray(x)
+
+
+def device_of(x):
+    """Return "cuda" for a CuPy array, "cpu" otherwise."""
+    return "cuda" if is_cupy_array(x) else "cpu"

@@ -1,0 +1,252 @@
+"""Finite-difference gradient checks: does a backward pass compute the gradient of its forward?
+
+Both checks work on an op pair in the package's convention,
+
+    y, cache = forward(*inputs)
+    grads = backward(dy, cache)      # one gradient per input, in order (None for a None input)
+
+and compare the backward's *vector-Jacobian product* with central differences
+of the scalar
+
+    L(inputs) = sum(y * dy)          dy: a fixed random upstream gradient (1 when y is a scalar)
+
+whose exact gradient with respect to each input is what ``backward(dy, cache)``
+must return.  Central differences,
+
+    dL/dx[i] ~ (L(x + eps e_i) - L(x - eps e_i)) / (2 eps),
+
+have an error of order eps^2 (truncation) plus roughly 1e-16 |L| / eps (rounding),
+which is why the inputs are copied to **float64** first: in float32 the
+rounding term alone is about 1e-7 / eps, larger than any useful tolerance.
+
+* :func:`elementwise_check` perturbs every element of every input: 2 forward
+  passes per element -- exact and thorough, for small ops.
+* :func:`directional_check` perturbs all of one input (or all inputs) at once
+  along a random direction ``d`` and compares ``sum(grad * d)`` with a 1-D
+  central difference: 2 forward passes per input, so a whole network can be
+  checked in seconds.
+
+An element passes when ``|a - n| <= atol`` or ``|a - n| / max(1e-8, |a| + |n|) <= rtol``
+(``a`` analytic, ``n`` numeric): the relative error is what a student reads,
+and the absolute floor keeps gradients that are exactly 0 (a ReLU's negative
+side, a pooling window's losers) from failing on rounding noise.
+
+The checks return a :class:`GradCheckReport`; raising is the caller's choice
+(``report.raise_if_failed()``).
+"""
+
+import inspect
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .backend import asnumpy, get_array_module, is_array
+
+DEFAULT_EPS = 1e-5
+DEFAULT_RTOL = 1e-6
+DEFAULT_ATOL = 1e-8
+
+
+@dataclass
+class GradCheckEntry:
+    """The outcome of the check for one input (or parameter)."""
+    name: str
+    shape: tuple
+    max_abs_error: float
+    max_rel_error: float
+    passed: bool
+    detail: str = ""     # where the worst element was, or the two directional numbers
+
+
+@dataclass
+class GradCheckReport:
+    """The outcome of a gradient check: one :class:`GradCheckEntry` per input."""
+    method: str
+    eps: float
+    rtol: float
+    atol: float
+    entries: list = field(default_factory=list)
+
+    @property
+    def passed(self):
+        return all(entry.passed for entry in self.entries)
+
+    def __getitem__(self, name):
+        for entry in self.entries:
+            if entry.name == name:
+                return entry
+        raise KeyError(name)
+
+    def raise_if_failed(self):
+        """Raise ``AssertionError`` carrying the whole report when any entry failed."""
+        if not self.passed:
+            raise AssertionError("gradient check failed\n" + repr(self))
+
+    def __repr__(self):
+        verdict = "PASSED" if self.passed else "FAILED"
+        lines = [f"{self.method} gradient check in float64 (eps={self.eps:g}, rtol={self.rtol:g}, "
+                 f"atol={self.atol:g}): {verdict}"]
+        width = max([len("input")] + [len(e.name) for e in self.entries])
+        lines.append(f"  {'input':<{width}}  {'shape':<18} {'max abs err':>11} {'max rel err':>11}  ok")
+        for e in self.entries:
+            ok = "yes" if e.passed else "NO"
+            lines.append(f"  {e.name:<{width}}  {str(e.shape):<18} {e.max_abs_error:11.2e} "
+                         f"{e.max_rel_error:11.2e}  {ok}   {e.detail}".rstrip())
+        return "\n".join(lines)
+
+    __str__ = __repr__
+
+
+def elementwise_check(forward, backward, inputs, names=None, *, eps=DEFAULT_EPS,
+                      rtol=DEFAULT_RTOL, atol=DEFAULT_ATOL, seed=0):
+    """Check every element of every input's gradient against central differences.
+
+    Inputs:
+        forward: ``forward(*inputs) -> (y, cache)``; bind options (stride, ...) with a lambda.
+        backward: ``backward(dy, cache) -> grads`` (a tuple, or one array for one input).
+        inputs: sequence of float arrays (NumPy or CuPy), or None for an absent input
+            such as a bias; they are copied to float64 and never modified.
+        names: one name per input; default: the forward's parameter names.
+        eps, rtol, atol: step and tolerances (see the module docstring).
+        seed: seeds the random upstream gradient ``dy``.
+    Returns:
+        A :class:`GradCheckReport` with, per input, the largest absolute and relative
+        error and the element where the relative error was worst.
+    Cost: 2 forward passes per input element -- keep inputs small.
+    """
+    inputs, names, dy, analytic = _prepare(forward, backward, inputs, names, seed)
+    report = GradCheckReport("elementwise", eps, rtol, atol)
+    for k, x in enumerate(inputs):
+        if x is None:
+            continue
+        numeric = get_array_module(x).zeros_like(x)
+        flat_x, flat_numeric = x.reshape(-1), numeric.reshape(-1)   # views: x is contiguous
+        for i in range(flat_x.size):
+            original = flat_x[i].copy()
+            flat_x[i] = original + eps
+            plus = _objective(forward, inputs, dy)
+            flat_x[i] = original - eps
+            minus = _objective(forward, inputs, dy)
+            flat_x[i] = original
+            flat_numeric[i] = (plus - minus) / (2 * eps)
+        report.entries.append(_compare_arrays(names[k], asnumpy(analytic[k]), asnumpy(numeric),
+                                              rtol, atol))
+    return report
+
+
+def directional_check(forward, backward, inputs, names=None, *, eps=DEFAULT_EPS,
+                      rtol=DEFAULT_RTOL, atol=DEFAULT_ATOL, seed=0, per_input=True):
+    """Check gradients along random directions: ``sum(grad * d)`` against a 1-D central difference.
+
+    Inputs: as for :func:`elementwise_check`, plus
+        per_input: also check each input along its own direction (2 forward passes each);
+            the last entry, ``(all)``, always moves every input at once.
+    Returns:
+        A :class:`GradCheckReport`; each entry's ``detail`` gives both numbers, the
+        analytic ``sum(grad * d)`` and the numeric derivative.
+    The direction is drawn from a standard normal with the given seed and scaled to
+    unit length over everything it moves.
+    """
+    inputs, names, dy, analytic = _prepare(forward, backward, inputs, names, seed)
+    rng = np.random.default_rng(seed + 1)
+    directions = [None if x is None else
+                  get_array_module(x).asarray(rng.standard_normal(x.shape))
+                  for x in inputs]
+    report = GradCheckReport("directional", eps, rtol, atol)
+    present = [k for k, x in enumerate(inputs) if x is not None]
+    groups = [([k], names[k]) for k in present] if per_input else []
+    groups.append((present, "(all)"))
+    for members, name in groups:
+        norm = sum(float((directions[k] ** 2).sum()) for k in members) ** 0.5
+        step = {k: directions[k] / norm for k in members}
+        predicted = sum(float((analytic[k] * step[k]).sum()) for k in members)
+        measured = _directional_derivative(forward, inputs, dy, step, eps)
+        shape = inputs[members[0]].shape if len(members) == 1 else ()
+        report.entries.append(_compare_numbers(name, shape, predicted, measured, rtol, atol))
+    return report
+
+
+# --- the pieces ----------------------------------------------------------------------------
+
+def _prepare(forward, backward, inputs, names, seed):
+    """float64 copies of the inputs, their names, a random dy and the analytic gradients."""
+    inputs = [_as_float64(x) for x in inputs]
+    names = list(names) if names is not None else _default_names(forward, len(inputs))
+    if len(names) != len(inputs):
+        raise ValueError(f"gradcheck: got {len(names)} names for {len(inputs)} inputs")
+    y, cache = forward(*inputs)
+    dy = _random_upstream(y, seed)
+    grads = backward(dy, cache)
+    grads = list(grads) if isinstance(grads, (tuple, list)) else [grads]
+    if len(grads) != len(inputs):
+        raise ValueError(f"gradcheck: backward returned {len(grads)} gradients for "
+                         f"{len(inputs)} inputs ({', '.join(names)})")
+    for name, x, g in zip(names, inputs, grads):
+        if x is not None and (g is None or tuple(g.shape) != tuple(x.shape)):
+            given = "None" if g is None else f"shape {tuple(g.shape)}"
+            raise ValueError(f"gradcheck: backward returned {given} as the gradient of {name}, "
+                             f"expected shape {tuple(x.shape)}")
+    return inputs, names, dy, grads
+
+
+def _as_float64(x):
+    if x is None:
+        return None
+    if not is_array(x):
+        raise TypeError(f"gradcheck: inputs must be NumPy/CuPy arrays or None, got "
+                        f"{type(x).__name__}; bind options such as stride with a lambda")
+    xp = get_array_module(x)
+    return xp.array(x, dtype=xp.float64, copy=True, order="C")
+
+
+def _default_names(forward, count):
+    try:
+        params = list(inspect.signature(forward).parameters)
+    except (TypeError, ValueError):
+        params = []
+    if len(params) >= count and not any(p.startswith("*") for p in params[:count]):
+        return params[:count]
+    return [f"inputs[{k}]" for k in range(count)]
+
+
+def _random_upstream(y, seed):
+    """A fixed random dy of y's shape, or 1.0 when the forward returns a scalar (a loss)."""
+    if not is_array(y) or y.ndim == 0:
+        return 1.0
+    xp = get_array_module(y)
+    return xp.asarray(np.random.default_rng(seed).standard_normal(y.shape))
+
+
+def _objective(forward, inputs, dy):
+    """L = sum(y * dy), a Python float."""
+    y, _ = forward(*inputs)
+    return float((y * dy).sum())
+
+
+def _directional_derivative(forward, inputs, dy, step, eps):
+    """(L(x + eps d) - L(x - eps d)) / (2 eps), moving the inputs in ``step`` along their d."""
+    def moved(sign):
+        return [x if k not in step else x + sign * eps * step[k] for k, x in enumerate(inputs)]
+    return (_objective(forward, moved(+1), dy) - _objective(forward, moved(-1), dy)) / (2 * eps)
+
+
+def _compare_arrays(name, analytic, numeric, rtol, atol):
+    abs_error = np.abs(analytic - numeric)
+    rel_error = abs_error / np.maximum(1e-8, np.abs(analytic) + np.abs(numeric))
+    passed = bool(np.all((abs_error <= atol) | (rel_error <= rtol)))
+    worst = np.unravel_index(int(np.argmax(np.where(abs_error <= atol, 0, rel_error))),
+                             analytic.shape) if analytic.size else ()
+    detail = ""
+    if analytic.size:
+        detail = (f"worst at {name}[{', '.join(map(str, worst))}]: analytic {analytic[worst]:.6g}, "
+                  f"numeric {numeric[worst]:.6g}")
+    return GradCheckEntry(name, tuple(analytic.shape), float(abs_error.max(initial=0.0)),
+                          float(rel_error.max(initial=0.0)), passed, detail)
+
+
+def _compare_numbers(name, shape, analytic, numeric, rtol, atol):
+    abs_error = abs(analytic - numeric)
+    rel_error = abs_error / max(1e-8, abs(analytic) + abs(numeric))
+    passed = abs_error <= atol or rel_error <= rtol
+    detail = f"analytic {analytic:.10g}, numeric {numeric:.10g}"
+    return GradCheckEntry(name, tuple(shape), abs_error, rel_error, passed, detail)

@@ -1,0 +1,89 @@
+"""2-D convolution (cross-correlation, as in every deep-learning library).
+
+Notation:
+
+    x  (n, c_I, h_I, w_I)       input
+    w  (c_O, c_I, k_h, k_w)     weights, PyTorch's layout
+    b  (c_O,) or None           bias
+    y  (n, c_O, h_O, w_O)       output
+    h_O = floor((h_I + 2 p_h - k_h) / s_h) + 1,   w_O likewise
+
+    y[n, o, i, j] = b[o] + sum_{c, p, q} w[o, c, p, q] * x_pad[n, c, s_h i + p, s_w j + q]
+
+With ``cols = im2col(x)`` reshaped to ``(n, c_I k_h k_w, h_O w_O)`` and the
+weights to ``W = (c_O, c_I k_h k_w)``, the whole sum is one matrix product per
+image, ``y_n = W @ cols_n``.  Backward is the two products of its transposes:
+
+    dW = sum_n dy_n @ cols_n^T           (c_O, c_I k_h k_w)
+    dcols_n = W^T @ dy_n                 then col2im(dcols) = dx
+    db = sum of dy over n, h_O, w_O
+
+The loop definition is :func:`unet_from_scratch.reference.conv2d_forward`.
+"""
+
+from ..backend import get_array_module
+from ._checks import check_array, check_bias, check_same_dtype_and_device, output_size, pair
+from .im2col import col2im, im2col
+
+
+def conv2d_forward(x, w, b=None, stride=1, padding=0):
+    """Convolve ``x`` with ``w`` and add ``b``.
+
+    Inputs:
+        x: (n, c_I, h_I, w_I) float array.
+        w: (c_O, c_I, k_h, k_w) array of ``x``'s dtype.
+        b: (c_O,) array of ``x``'s dtype, or None for no bias.
+        stride: int or pair, >= 1.
+        padding: int or pair, >= 0 (zeros added on every side).
+    Returns:
+        y: (n, c_O, h_O, w_O) array of ``x``'s dtype.
+        cache: what :func:`conv2d_backward` needs.
+    """
+    op = "conv2d_forward"
+    _check_conv2d_inputs(op, x, w, b)
+    stride = pair(op, "stride", stride, 1)
+    padding = pair(op, "padding", padding, 0)
+    n, _, h_in, w_in = x.shape
+    c_out, c_in, k_h, k_w = w.shape
+    h_out = output_size(op, h_in, k_h, stride[0], padding[0], "height")
+    w_out = output_size(op, w_in, k_w, stride[1], padding[1], "width")
+
+    cols = im2col(x, (k_h, k_w), stride, padding).reshape(n, c_in * k_h * k_w, h_out * w_out)
+    y = w.reshape(c_out, -1) @ cols
+    if b is not None:
+        y += b[:, None]
+    cache = (x.shape, w, cols, b is not None, stride, padding)
+    return y.reshape(n, c_out, h_out, w_out), cache
+
+
+def conv2d_backward(dy, cache):
+    """Gradients of :func:`conv2d_forward`.
+
+    Inputs:
+        dy: (n, c_O, h_O, w_O) upstream gradient.
+        cache: from :func:`conv2d_forward`.
+    Returns:
+        dx: (n, c_I, h_I, w_I), dw: (c_O, c_I, k_h, k_w), db: (c_O,) or None when the
+        forward had no bias.
+    """
+    x_shape, w, cols, has_bias, stride, padding = cache
+    xp = get_array_module(dy)
+    n, c_out, h_out, w_out = dy.shape
+    _, c_in, k_h, k_w = w.shape
+    dy_mat = dy.reshape(n, c_out, h_out * w_out)
+
+    dw = (dy_mat @ cols.transpose(0, 2, 1)).sum(axis=0).reshape(w.shape)
+    dcols = w.reshape(c_out, -1).T @ dy_mat
+    dx = col2im(dcols.reshape(n, c_in, k_h, k_w, h_out, w_out), x_shape, stride, padding)
+    db = xp.sum(dy, axis=(0, 2, 3)) if has_bias else None
+    return dx, dw, db
+
+
+def _check_conv2d_inputs(op, x, w, b):
+    check_array(op, "x", x, 4)
+    check_array(op, "w", w, 4)
+    check_same_dtype_and_device(op, x, w=w, b=b)
+    if x.shape[1] != w.shape[1]:
+        raise ValueError(f"{op}: x has {x.shape[1]} channels but w expects {w.shape[1]} "
+                         f"(x.shape={tuple(x.shape)}, w.shape={tuple(w.shape)})")
+    check_bias(op, b, w.shape[0])

@@ -1,0 +1,107 @@
+"""Transposed 2-D convolution: the U-Net's up-convolution.
+
+Notation:
+
+    x  (n, c_I, h_I, w_I)       input
+    w  (c_I, c_O, k_h, k_w)     weights, PyTorch's layout for ConvTranspose2d
+    b  (c_O,) or None           bias
+    y  (n, c_O, h_O, w_O)       output
+    h_O = (h_I - 1) s_h - 2 p_h + k_h,   w_O likewise
+
+It is the *adjoint* of :mod:`conv2d`: every input pixel ``x[n, c, i, j]`` is
+spread, weighted by the kernel, onto the output window that a convolution
+with the same kernel, stride and padding would have read to produce pixel
+``(i, j)``:
+
+    y[n, o, s_h i + p - p_h, s_w j + q - p_w] += w[c, o, p, q] * x[n, c, i, j]
+
+So the forward pass is the convolution's *backward* with respect to its input,
+and reuses its pieces in reverse order:
+
+    cols_n = W^T @ x_n        W = w reshaped to (c_I, c_O k_h k_w)
+    y = col2im(cols)
+
+and the backward pass is a convolution: ``dcols = im2col(dy)``,
+``dx_n = W @ dcols_n``, ``dW = sum_n x_n @ dcols_n^T``.  With kernel 2 and
+stride 2 (U-Net) the windows do not overlap and each input pixel becomes a
+2x2 block.  The loop definition is
+:func:`unet_from_scratch.reference.conv_transpose2d_forward`.
+"""
+
+from ..backend import get_array_module
+from ._checks import check_array, check_bias, check_same_dtype_and_device, pair
+from .im2col import col2im, im2col
+
+
+def conv_transpose2d_forward(x, w, b=None, stride=1, padding=0):
+    """Transposed convolution of ``x`` with ``w``, plus ``b``.
+
+    Inputs:
+        x: (n, c_I, h_I, w_I) float array.
+        w: (c_I, c_O, k_h, k_w) array of ``x``'s dtype.
+        b: (c_O,) array of ``x``'s dtype, or None for no bias.
+        stride: int or pair, >= 1.
+        padding: int or pair, >= 0 (rows/columns cropped from every side of the output).
+    Returns:
+        y: (n, c_O, h_O, w_O) array of ``x``'s dtype.
+        cache: what :func:`conv_transpose2d_backward` needs.
+    """
+    op = "conv_transpose2d_forward"
+    _check_conv_transpose2d_inputs(op, x, w, b)
+    stride = pair(op, "stride", stride, 1)
+    padding = pair(op, "padding", padding, 0)
+    n, c_in, h_in, w_in = x.shape
+    _, c_out, k_h, k_w = w.shape
+    h_out = _transposed_output_size(op, h_in, k_h, stride[0], padding[0], "height")
+    w_out = _transposed_output_size(op, w_in, k_w, stride[1], padding[1], "width")
+
+    cols = w.reshape(c_in, -1).T @ x.reshape(n, c_in, h_in * w_in)
+    y = col2im(cols.reshape(n, c_out, k_h, k_w, h_in, w_in), (n, c_out, h_out, w_out),
+               stride, padding)
+    if b is not None:
+        y += b[:, None, None]
+    return y, (x, w, b is not None, stride, padding)
+
+
+def conv_transpose2d_backward(dy, cache):
+    """Gradients of :func:`conv_transpose2d_forward`.
+
+    Inputs:
+        dy: (n, c_O, h_O, w_O) upstream gradient.
+        cache: from :func:`conv_transpose2d_forward`.
+    Returns:
+        dx: (n, c_I, h_I, w_I), dw: (c_I, c_O, k_h, k_w), db: (c_O,) or None when the
+        forward had no bias.
+    """
+    x, w, has_bias, stride, padding = cache
+    xp = get_array_module(dy)
+    n, c_in, h_in, w_in = x.shape
+    _, c_out, k_h, k_w = w.shape
+
+    dcols = im2col(dy, (k_h, k_w), stride, padding).reshape(n, c_out * k_h * k_w, h_in * w_in)
+    x_mat = x.reshape(n, c_in, h_in * w_in)
+    dx = (w.reshape(c_in, -1) @ dcols).reshape(x.shape)
+    dw = (x_mat @ dcols.transpose(0, 2, 1)).sum(axis=0).reshape(w.shape)
+    db = xp.sum(dy, axis=(0, 2, 3)) if has_bias else None
+    return dx, dw, db
+
+
+def _check_conv_transpose2d_inputs(op, x, w, b):
+    check_array(op, "x", x, 4)
+    check_array(op, "w", w, 4)
+    check_same_dtype_and_device(op, x, w=w, b=b)
+    if x.shape[1] != w.shape[0]:
+        raise ValueError(f"{op}: x has {x.shape[1]} channels but w expects {w.shape[0]} "
+                         f"(x.shape={tuple(x.shape)}, w.shape={tuple(w.shape)}; "
+                         f"w is laid out (c_in, c_out, k_h, k_w))")
+    check_bias(op, b, w.shape[1])
+
+
+def _transposed_output_size(op, size, kernel, stride, padding, axis_name):
+    """``(size - 1) * stride - 2 * padding + kernel``, which must be at least 1."""
+    out = (size - 1) * stride - 2 * padding + kernel
+    if out < 1:
+        raise ValueError(f"{op}: output {axis_name} (size-1)*stride - 2*padding + kernel = "
+                         f"({size}-1)*{stride} - 2*{padding} + {kernel} = {out} is not positive; "
+                         f"reduce the padding")
+    return out
