@@ -26,7 +26,7 @@ def check_array(op, name, x, ndim=None):
                          f"({name}.shape={tuple(x.shape)})")
 
 
-def check_same_dtype_and_device(op, x, **others):
+def check_same_dtype_and_device(op, x, x_name="x", **others):
     """Check that every array in ``others`` has ``x``'s dtype and lives on the same device.
 
     Mixed dtypes would make NumPy upcast float32 to float64 silently, and mixed
@@ -37,10 +37,10 @@ def check_same_dtype_and_device(op, x, **others):
         if a is None:
             continue
         if get_array_module(a) is not xp:
-            raise TypeError(f"{op}: x and {name} must be on the same device, got x on "
-                            f"{xp.__name__} and {name} on {get_array_module(a).__name__}")
+            raise TypeError(f"{op}: {x_name} and {name} must be on the same device, got "
+                            f"{x_name} on {xp.__name__} and {name} on {get_array_module(a).__name__}")
         if a.dtype != x.dtype:
-            raise TypeError(f"{op}: {name} has dtype {a.dtype} but x has dtype {x.dtype}; "
+            raise TypeError(f"{op}: {name} has dtype {a.dtype} but {x_name} has dtype {x.dtype}; "
                             f"cast one of them explicitly")
 
 
@@ -58,7 +58,10 @@ def pair(op, name, value, minimum):
 
     Accepts an int or a pair of ints, as PyTorch does for kernel sizes, strides and padding.
     """
-    values = (value, value) if isinstance(value, numbers.Integral) else tuple(value)
+    if isinstance(value, numbers.Integral):
+        values = (value, value)
+    else:
+        values = tuple(value) if isinstance(value, (tuple, list)) else ()
     if len(values) != 2 or not all(isinstance(v, numbers.Integral) for v in values):
         raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
     if min(values) < minimum:

@@ -26,7 +26,7 @@ def concat_forward(*xs):
         raise ValueError(f"{op}: expected at least 2 arrays, got {len(xs)}")
     for k, x in enumerate(xs):
         check_array(op, f"xs[{k}]", x, 4)
-        check_same_dtype_and_device(op, xs[0], **{f"xs[{k}]": x})
+        check_same_dtype_and_device(op, xs[0], "xs[0]", **{f"xs[{k}]": x})
         if x.shape[0] != xs[0].shape[0] or x.shape[2:] != xs[0].shape[2:]:
             raise ValueError(f"{op}: every input must have the batch size and spatial size of "
                              f"xs[0] (n={xs[0].shape[0]}, h, w={tuple(xs[0].shape[2:])}), "

@@ -1,0 +1,192 @@
+"""Every fast op gives the numbers of its loop definition, forward and backward.
+
+The loops in ``unet_from_scratch.reference`` are written independently of the
+fast kernels (no im2col, no matrix products), so agreement here is evidence,
+not a tautology.  Shapes cover batch 1 and > 1, odd sizes, strides that do not
+divide, non-square kernels and non-contiguous inputs.
+"""
+
+import numpy as np
+import pytest
+
+from unet_from_scratch import ops, reference
+from conftest import assert_close, distinct_values, random_array
+
+DTYPES = [np.float32, np.float64]
+
+# (n, c_in, c_out, h, w, kernel, stride, padding)
+CONV_CASES = [
+    (1, 1, 1, 5, 5, 3, 1, 0),
+    (2, 3, 4, 7, 6, 3, 1, 1),
+    (3, 2, 5, 8, 9, 3, 2, 1),
+    (2, 3, 2, 9, 7, (2, 3), (2, 1), (0, 1)),
+    (1, 4, 3, 6, 6, 1, 1, 0),
+    (2, 2, 3, 7, 7, 5, 3, 2),
+    (1, 2, 2, 4, 5, 4, 1, 2),
+]
+
+# (n, c_in, c_out, h, w, kernel, stride, padding)
+CONV_TRANSPOSE_CASES = [
+    (1, 1, 1, 3, 3, 2, 2, 0),
+    (2, 4, 3, 5, 4, 2, 2, 0),
+    (2, 3, 2, 4, 5, 3, 2, 1),
+    (1, 2, 3, 3, 4, 3, 1, 0),
+    (3, 2, 2, 3, 3, (3, 2), (1, 3), (1, 0)),
+    (1, 3, 2, 4, 4, 4, 3, 2),
+]
+
+# (n, c, h, w, kernel, stride)
+POOL_CASES = [
+    (1, 1, 4, 4, 2, 2),
+    (2, 3, 7, 9, 2, 2),       # odd sizes: last row/column dropped
+    (2, 2, 8, 8, 3, 2),       # overlapping windows
+    (1, 2, 7, 6, 3, 1),       # heavily overlapping
+    (3, 2, 9, 10, (2, 3), (1, 2)),
+    (1, 1, 5, 5, 5, None),    # one window; stride defaults to the kernel
+]
+
+
+def _weights(rng, case, dtype, transposed):
+    n, c_in, c_out, h, w, kernel, _, _ = case
+    k_h, k_w = (kernel, kernel) if isinstance(kernel, int) else kernel
+    shape = (c_in, c_out, k_h, k_w) if transposed else (c_out, c_in, k_h, k_w)
+    return (random_array(rng, (n, c_in, h, w), dtype), random_array(rng, shape, dtype),
+            random_array(rng, (c_out,), dtype))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", CONV_CASES)
+def test_conv2d_matches_loops(rng, case, dtype):
+    x, w, b = _weights(rng, case, dtype, transposed=False)
+    stride, padding = case[6], case[7]
+    y, cache = ops.conv2d_forward(x, w, b, stride=stride, padding=padding)
+    y_ref, cache_ref = reference.conv2d_forward(x, w, b, stride=stride, padding=padding)
+    assert y.dtype == dtype and y.shape == y_ref.shape
+    assert_close(y, y_ref, dtype)
+
+    dy = random_array(rng, y.shape, dtype)
+    for grad, grad_ref in zip(ops.conv2d_backward(dy, cache),
+                              reference.conv2d_backward(dy, cache_ref)):
+        assert grad.dtype == dtype
+        assert_close(grad, grad_ref, dtype)
+
+
+def test_conv2d_without_bias_matches_loops(rng):
+    x, w, _ = _weights(rng, CONV_CASES[1], np.float64, transposed=False)
+    y, cache = ops.conv2d_forward(x, w, None, padding=1)
+    y_ref, cache_ref = reference.conv2d_forward(x, w, None, padding=1)
+    assert_close(y, y_ref, np.float64)
+    dx, dw, db = ops.conv2d_backward(y, cache)
+    dx_ref, dw_ref, _ = reference.conv2d_backward(y, cache_ref)
+    assert db is None
+    assert_close(dx, dx_ref, np.float64)
+    assert_close(dw, dw_ref, np.float64)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", CONV_TRANSPOSE_CASES)
+def test_conv_transpose2d_matches_loops(rng, case, dtype):
+    x, w, b = _weights(rng, case, dtype, transposed=True)
+    stride, padding = case[6], case[7]
+    y, cache = ops.conv_transpose2d_forward(x, w, b, stride=stride, padding=padding)
+    y_ref, cache_ref = reference.conv_transpose2d_forward(x, w, b, stride=stride, padding=padding)
+    assert y.dtype == dtype and y.shape == y_ref.shape
+    assert_close(y, y_ref, dtype)
+
+    dy = random_array(rng, y.shape, dtype)
+    for grad, grad_ref in zip(ops.conv_transpose2d_backward(dy, cache),
+                              reference.conv_transpose2d_backward(dy, cache_ref)):
+        assert grad.dtype == dtype
+        assert_close(grad, grad_ref, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", POOL_CASES)
+def test_max_pool2d_matches_loops(rng, case, dtype):
+    n, c, h, w, kernel, stride = case
+    x = distinct_values(rng, (n, c, h, w), dtype)
+    y, cache = ops.max_pool2d_forward(x, kernel, stride)
+    y_ref, cache_ref = reference.max_pool2d_forward(x, kernel, stride)
+    assert y.dtype == dtype
+    assert_close(y, y_ref, dtype)
+    dy = random_array(rng, y.shape, dtype)
+    assert_close(ops.max_pool2d_backward(dy, cache),
+                 reference.max_pool2d_backward(dy, cache_ref), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_elementwise_ops_match_loops(rng, dtype):
+    x = random_array(rng, (2, 3, 4, 5), dtype) * 4
+    x[0, 0, 0, :3] = [0.0, 200.0, -200.0]          # the kink and saturated values
+    dy = random_array(rng, x.shape, dtype)
+    for name in ["relu", "sigmoid"]:
+        y, cache = getattr(ops, f"{name}_forward")(x)
+        y_ref, cache_ref = getattr(reference, f"{name}_forward")(x)
+        assert y.dtype == dtype
+        assert_close(y, y_ref, dtype)
+        assert_close(getattr(ops, f"{name}_backward")(dy, cache),
+                     getattr(reference, f"{name}_backward")(dy, cache_ref), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_bias_add_matches_loops(rng, dtype):
+    x, b = random_array(rng, (2, 3, 4, 5), dtype), random_array(rng, (3,), dtype)
+    y, cache = ops.bias_add_forward(x, b)
+    assert_close(y, reference.bias_add_forward(x, b)[0], dtype)
+    dy = random_array(rng, y.shape, dtype)
+    for grad, grad_ref in zip(ops.bias_add_backward(dy, cache),
+                              reference.bias_add_backward(dy, None)):
+        assert_close(grad, grad_ref, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_concat_and_center_crop_match_loops(rng, dtype):
+    a, b = random_array(rng, (2, 3, 5, 6), dtype), random_array(rng, (2, 1, 5, 6), dtype)
+    y, cache = ops.concat_forward(a, b)
+    y_ref, cache_ref = reference.concat_forward(a, b)
+    assert_close(y, y_ref, dtype)
+    for grad, grad_ref in zip(ops.concat_backward(y * 2, cache),
+                              reference.concat_backward(y * 2, cache_ref)):
+        assert_close(grad, grad_ref, dtype)
+
+    y, cache = ops.center_crop_forward(a, (2, 3))
+    y_ref, cache_ref = reference.center_crop_forward(a, (2, 3))
+    assert_close(y, y_ref, dtype)
+    assert_close(ops.center_crop_backward(y, cache), reference.center_crop_backward(y, cache_ref),
+                 dtype)
+
+
+def test_non_contiguous_inputs(rng):
+    """Views with odd strides (a transposed image, every other pixel) give the same numbers."""
+    big = random_array(rng, (2, 3, 14, 11))
+    x = big[:, :, ::2, :].transpose(0, 1, 3, 2)          # (2, 3, 11, 7), not contiguous
+    assert not x.flags.c_contiguous
+    w_full = random_array(rng, (4, 3, 3, 6))
+    w = w_full[:, :, :, ::2]                             # (4, 3, 3, 3), not contiguous
+    b = random_array(rng, (8,))[::2]
+
+    y, cache = ops.conv2d_forward(x, w, b, stride=2, padding=1)
+    y_ref, cache_ref = reference.conv2d_forward(x.copy(), w.copy(), b.copy(), stride=2, padding=1)
+    assert_close(y, y_ref, np.float64)
+    dy = random_array(rng, y.shape + (2,))[..., 0]        # a non-contiguous upstream gradient
+    for grad, grad_ref in zip(ops.conv2d_backward(dy, cache),
+                              reference.conv2d_backward(dy.copy(), cache_ref)):
+        assert_close(grad, grad_ref, np.float64)
+
+    wt = random_array(rng, (3, 2, 2, 4))[:, :, :, ::2]
+    y, cache = ops.conv_transpose2d_forward(x, wt, None, stride=2)
+    y_ref, cache_ref = reference.conv_transpose2d_forward(x.copy(), wt.copy(), None, stride=2)
+    assert_close(y, y_ref, np.float64)
+    dy = random_array(rng, y.shape[::-1]).transpose(3, 2, 1, 0)
+    for grad, grad_ref in zip(ops.conv_transpose2d_backward(dy, cache),
+                              reference.conv_transpose2d_backward(dy.copy(), cache_ref)):
+        if grad_ref is not None:
+            assert_close(grad, grad_ref, np.float64)
+
+    xd = distinct_values(rng, (2, 3, 11, 14))[:, :, :, ::2]
+    y, cache = ops.max_pool2d_forward(xd, 3, 2)
+    y_ref, cache_ref = reference.max_pool2d_forward(xd.copy(), 3, 2)
+    assert_close(y, y_ref, np.float64)
+    dy = random_array(rng, y.shape[::-1]).transpose(3, 2, 1, 0)
+    assert_close(ops.max_pool2d_backward(dy, cache), reference.max_pool2d_backward(dy, cache_ref),
+                 np.float64)

@@ -1,0 +1,98 @@
+"""Every backward pass -- fast and loop reference -- against central differences in float64."""
+
+import numpy as np
+import pytest
+
+from unet_from_scratch import ops, reference
+from unet_from_scratch.gradcheck import directional_check, elementwise_check
+from conftest import distinct_values, random_array
+
+IMPLEMENTATIONS = {"fast": ops, "reference": reference}
+
+
+def check(forward, backward, inputs, names):
+    report = elementwise_check(forward, backward, inputs, names, rtol=1e-6)
+    report.raise_if_failed()
+    return report
+
+
+@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+@pytest.mark.parametrize("stride, padding, kernel", [(1, 0, 3), (1, 1, 3), (2, 1, 3), (2, 0, (2, 3)),
+                                                     (3, 2, 4)])
+def test_conv2d_gradients(rng, impl, stride, padding, kernel):
+    m = IMPLEMENTATIONS[impl]
+    k_h, k_w = (kernel, kernel) if isinstance(kernel, int) else kernel
+    x = random_array(rng, (2, 2, 7, 6))
+    w = random_array(rng, (3, 2, k_h, k_w))
+    b = random_array(rng, (3,))
+    check(lambda x, w, b: m.conv2d_forward(x, w, b, stride=stride, padding=padding),
+          m.conv2d_backward, [x, w, b], ["x", "w", "b"])
+
+
+@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+@pytest.mark.parametrize("stride, padding, kernel", [(2, 0, 2), (1, 0, 3), (2, 1, 3), (3, 1, (2, 4))])
+def test_conv_transpose2d_gradients(rng, impl, stride, padding, kernel):
+    m = IMPLEMENTATIONS[impl]
+    k_h, k_w = (kernel, kernel) if isinstance(kernel, int) else kernel
+    x = random_array(rng, (2, 3, 4, 5))
+    w = random_array(rng, (3, 2, k_h, k_w))
+    b = random_array(rng, (2,))
+    check(lambda x, w, b: m.conv_transpose2d_forward(x, w, b, stride=stride, padding=padding),
+          m.conv_transpose2d_backward, [x, w, b], ["x", "w", "b"])
+
+
+@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+@pytest.mark.parametrize("kernel, stride", [(2, 2), (3, 2), (3, 1), ((2, 3), (1, 2))])
+def test_max_pool2d_gradients(rng, impl, kernel, stride):
+    m = IMPLEMENTATIONS[impl]
+    x = distinct_values(rng, (2, 2, 7, 8))
+    check(lambda x: m.max_pool2d_forward(x, kernel, stride), m.max_pool2d_backward, [x], ["x"])
+
+
+@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+def test_elementwise_op_gradients(rng, impl):
+    m = IMPLEMENTATIONS[impl]
+    x = random_array(rng, (2, 3, 4, 4)) * 3
+    x[np.abs(x) < 1e-3] = 0.5                         # keep clear of ReLU's kink at 0
+    check(m.relu_forward, m.relu_backward, [x], ["x"])
+    check(m.sigmoid_forward, m.sigmoid_backward, [x], ["x"])
+    check(m.bias_add_forward, m.bias_add_backward, [x, random_array(rng, (3,))], ["x", "b"])
+
+
+@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+def test_concat_and_crop_gradients(rng, impl):
+    m = IMPLEMENTATIONS[impl]
+    a, b, c = (random_array(rng, (2, k, 4, 5)) for k in (1, 3, 2))
+    check(m.concat_forward, m.concat_backward, [a, b, c], ["a", "b", "c"])
+    check(lambda x: m.center_crop_forward(x, (3, 2)), m.center_crop_backward,
+          [random_array(rng, (2, 2, 6, 5))], ["x"])
+
+
+def test_small_conv_pipeline_directional(rng):
+    """conv -> relu -> pool -> up-conv -> concat with a crop of the input: the U-Net's pieces chained."""
+    x = random_array(rng, (2, 1, 10, 10))
+    w1, b1 = random_array(rng, (4, 1, 3, 3)), random_array(rng, (4,))
+    w2, b2 = random_array(rng, (4, 2, 2, 2)), random_array(rng, (2,))
+
+    def forward(x, w1, b1, w2, b2):
+        h, c1 = ops.conv2d_forward(x, w1, b1)                       # (2, 4, 8, 8)
+        r, c2 = ops.relu_forward(h)
+        p, c3 = ops.max_pool2d_forward(r, 2)                       # (2, 4, 4, 4)
+        u, c4 = ops.conv_transpose2d_forward(p, w2, b2, stride=2)  # (2, 2, 8, 8)
+        s, c5 = ops.center_crop_forward(x, (8, 8))                 # (2, 1, 8, 8)
+        y, c6 = ops.concat_forward(u, s)
+        return y, (c1, c2, c3, c4, c5, c6)
+
+    def backward(dy, cache):
+        c1, c2, c3, c4, c5, c6 = cache
+        du, ds = ops.concat_backward(dy, c6)
+        dx_skip = ops.center_crop_backward(ds, c5)
+        dp, dw2, db2 = ops.conv_transpose2d_backward(du, c4)
+        dr = ops.max_pool2d_backward(dp, c3)
+        dh = ops.relu_backward(dr, c2)
+        dx, dw1, db1 = ops.conv2d_backward(dh, c1)
+        return dx + dx_skip, dw1, db1, dw2, db2
+
+    report = directional_check(forward, backward, [x, w1, b1, w2, b2], rtol=1e-6)
+    assert [e.name for e in report.entries] == ["x", "w1", "b1", "w2", "b2", "(all)"]
+    report.raise_if_failed()
