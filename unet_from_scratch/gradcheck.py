@@ -236,10 +236,13 @@ def _compare_arrays(name, analytic, numeric, rtol, atol):
     abs_error = np.abs(analytic - numeric)
     rel_error = abs_error / np.maximum(1e-8, np.abs(analytic) + np.abs(numeric))
     passed = bool(np.all((abs_error <= atol) | (rel_error <= rtol)))
-    worst = np.unravel_index(int(np.argmax(np.where(abs_error <= atol, 0, rel_error))),
-                             analytic.shape) if analytic.size else ()
     detail = ""
     if analytic.size:
+        # The worst element: the largest relative error among those above the absolute
+        # floor, or simply the largest absolute error when every element is below it.
+        above_floor = np.where(abs_error > atol, rel_error, 0.0)
+        score = above_floor if above_floor.any() else abs_error
+        worst = np.unravel_index(int(np.argmax(score)), analytic.shape)
         detail = (f"worst at {name}[{', '.join(map(str, worst))}]: analytic {analytic[worst]:.6g}, "
                   f"numeric {numeric[worst]:.6g}")
     return GradCheckEntry(name, tuple(analytic.shape), float(abs_error.max(initial=0.0)),

@@ -1,0 +1,58 @@
+"""On a GPU (marked ``gpu``; skipped cleanly elsewhere): the same ops on CuPy arrays give NumPy's numbers,
+and the gradient checks pass in float64 on the device."""
+
+import numpy as np
+import pytest
+
+from unet_from_scratch import ops
+from unet_from_scratch.backend import asnumpy, get_array_module, to_device
+from unet_from_scratch.gradcheck import elementwise_check
+from conftest import distinct_values, random_array
+
+pytestmark = pytest.mark.gpu
+
+TOLERANCE = {np.float32: 1e-5, np.float64: 1e-12}
+
+
+def run_on_both(forward, backward, inputs, rng):
+    """Forward and backward on NumPy and on CuPy copies; return both results as NumPy arrays."""
+    results = []
+    for device in ("cpu", "cuda"):
+        on_device = [None if a is None else to_device(a, device) for a in inputs]
+        y, cache = forward(*on_device)
+        assert get_array_module(y) is get_array_module(on_device[0])
+        dy = to_device(random_array(np.random.default_rng(7), y.shape, y.dtype), device)
+        grads = backward(dy, cache)
+        grads = grads if isinstance(grads, tuple) else (grads,)
+        results.append([asnumpy(y)] + [None if g is None else asnumpy(g) for g in grads])
+    return results
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("op, make_inputs", [
+    ("conv2d", lambda rng, dt: [random_array(rng, (2, 3, 9, 8), dt), random_array(rng, (4, 3, 3, 3), dt),
+                                random_array(rng, (4,), dt)]),
+    ("conv_transpose2d", lambda rng, dt: [random_array(rng, (2, 4, 5, 6), dt),
+                                          random_array(rng, (4, 3, 2, 2), dt), random_array(rng, (3,), dt)]),
+    ("max_pool2d", lambda rng, dt: [distinct_values(rng, (2, 3, 8, 9), dt)]),
+    ("relu", lambda rng, dt: [random_array(rng, (2, 3, 4, 4), dt)]),
+    ("sigmoid", lambda rng, dt: [random_array(rng, (2, 3, 4, 4), dt) * 10]),
+])
+def test_gpu_matches_cpu(rng, op, make_inputs, dtype):
+    options = {"conv2d": {"padding": 1}, "conv_transpose2d": {"stride": 2}}.get(op, {})
+    forward = getattr(ops, f"{op}_forward")
+    backward = getattr(ops, f"{op}_backward")
+    cpu, gpu = run_on_both(lambda *a: forward(*a, **options), backward, make_inputs(rng, dtype), rng)
+    for expected, actual in zip(cpu, gpu):
+        if expected is not None:
+            assert actual.dtype == dtype
+            np.testing.assert_allclose(actual, expected, rtol=TOLERANCE[dtype], atol=TOLERANCE[dtype])
+
+
+def test_gradcheck_on_gpu(rng):
+    x = to_device(random_array(rng, (2, 2, 6, 6)), "cuda")
+    w = to_device(random_array(rng, (3, 2, 3, 3)), "cuda")
+    b = to_device(random_array(rng, (3,)), "cuda")
+    report = elementwise_check(lambda x, w, b: ops.conv2d_forward(x, w, b, stride=2, padding=1),
+                               ops.conv2d_backward, [x, w, b], ["x", "w", "b"])
+    report.raise_if_failed()
