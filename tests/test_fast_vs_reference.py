@@ -190,3 +190,32 @@ def test_non_contiguous_inputs(rng):
     dy = random_array(rng, y.shape[::-1]).transpose(3, 2, 1, 0)
     assert_close(ops.max_pool2d_backward(dy, cache), reference.max_pool2d_backward(dy, cache_ref),
                  np.float64)
+
+
+def random_conv_cases(count, seed):
+    """Seeded random configurations: sizes 1-9, kernels 1-4 (not always square), strides 1-3,
+    paddings 0-2, batch 1-3 -- only those where the kernel fits in the padded input."""
+    rng = np.random.default_rng(seed)
+    cases = []
+    while len(cases) < count:
+        n, c_in, c_out = rng.integers(1, 4, size=3)
+        h, w = rng.integers(1, 10, size=2)
+        k_h, k_w = rng.integers(1, 5, size=2)
+        s_h, s_w = rng.integers(1, 4, size=2)
+        p_h, p_w = rng.integers(0, 3, size=2)
+        if k_h <= h + 2 * p_h and k_w <= w + 2 * p_w:
+            cases.append(tuple(int(v) for v in (n, c_in, c_out, h, w)) +
+                         ((int(k_h), int(k_w)), (int(s_h), int(s_w)), (int(p_h), int(p_w))))
+    return cases
+
+
+@pytest.mark.parametrize("case", random_conv_cases(12, seed=2024))
+def test_conv2d_random_shapes_match_loops(rng, case):
+    test_conv2d_matches_loops(rng, case, np.float64)
+
+
+@pytest.mark.parametrize("case", [c for c in random_conv_cases(40, seed=7)
+                                  if (c[3] - 1) * c[6][0] - 2 * c[7][0] + c[5][0] >= 1
+                                  and (c[4] - 1) * c[6][1] - 2 * c[7][1] + c[5][1] >= 1][:12])
+def test_conv_transpose2d_random_shapes_match_loops(rng, case):
+    test_conv_transpose2d_matches_loops(rng, case, np.float64)

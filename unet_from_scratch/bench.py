@@ -97,7 +97,7 @@ COLUMNS = [
 # ----------------------------------------------------------------------------- timing
 
 def median_time(fn, repeats, warmup):
-    """Call ``fn()`` ``warmup`` times untimed, then ``repeats`` times; return the median in seconds."""
+    """Call ``fn()`` ``warmup`` times untimed, then ``repeats`` times; return the median (s)."""
     for _ in range(warmup):
         fn()
     times = []
@@ -115,23 +115,21 @@ def numpy_blas_info():
 
     Returns a dict with (at least) "internal_api" (e.g. "openblas"), "version"
     and "num_threads".  Other libraries' pools (PyTorch's OpenMP, SciPy's BLAS)
-    are skipped: a BLAS whose file lives inside NumPy's installation is preferred.
+    are skipped when they can be told apart: a BLAS bundled with NumPy is preferred.
     """
     if threadpoolctl is None:
         return None
     blas_pools = [p for p in threadpoolctl.threadpool_info() if p.get("user_api") == "blas"]
     if not blas_pools:
         return None
-    numpy_dir = os.path.dirname(os.path.dirname(np.__file__))
     for pool in blas_pools:
-        filepath = pool.get("filepath") or ""
-        if filepath.startswith(numpy_dir) and "numpy" in filepath:
+        if "numpy" in (pool.get("filepath") or ""):     # e.g. .../numpy.libs/libscipy_openblas.so
             return pool
     return blas_pools[0]
 
 
 def setup_torch_threads(threads=None):
-    """Give PyTorch its number of CPU threads; return ``(threads, why)``, or ``(None, "")`` without torch.
+    """Set PyTorch's CPU threads; return ``(threads, why)`` (``(None, "")`` without torch).
 
     ``threads`` (from ``--threads``) wins when given; otherwise PyTorch gets as
     many threads as NumPy's BLAS uses, when that is known; otherwise PyTorch
@@ -233,7 +231,7 @@ def torch_forward_backward(op, leaves, dy):
 # ----------------------------------------------------------------------------- one row
 
 def benchmark_case(op, c_in, c_out, size, batch, dtype, repeats, warmup, rng):
-    """Time one case with our ops (and PyTorch's, when installed); return its table row as a dict."""
+    """Time one case with our ops (and PyTorch's, when installed); return its row as a dict."""
     inputs = make_inputs(op, c_in, c_out, size, batch, dtype, rng)
     dy = inputs["dy"]
 
@@ -300,6 +298,11 @@ def run_ops_benchmark(batch=8, repeats=5, warmup=1, dtype="float32", verbose=Fal
 
 # ----------------------------------------------------------------------------- printing
 
+def plural(count, noun):
+    """``plural(1, "thread")`` -> "1 thread"; ``plural(2, "thread")`` -> "2 threads"."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 def format_ms(value):
     """A time in milliseconds, or "-" when there is none."""
     return "-" if value is None else f"{value:.2f}"
@@ -311,7 +314,7 @@ def format_shape(shape):
 
 
 def format_cells(cells):
-    """Pad each cell to its column's width: text left-aligned in the first two, numbers right-aligned."""
+    """Pad each cell to its column's width: text columns to the left, numbers to the right."""
     parts = []
     for i, (cell, (_, width)) in enumerate(zip(cells, COLUMNS)):
         parts.append(cell.ljust(width) if i < 2 else cell.rjust(width))
@@ -347,11 +350,12 @@ def print_configuration(batch, repeats, warmup, dtype, torch_threads, torch_thre
         name = blas.get("internal_api", "?")
         version = blas.get("version") or ""
         arch = f", {blas['architecture']}" if blas.get("architecture") else ""
-        print(f"  numpy BLAS   {name} {version}{arch}, {blas['num_threads']} threads")
+        print(f"  numpy BLAS   {name} {version}{arch}, {plural(blas['num_threads'], 'thread')}")
     if torch is None:
         print("  torch        not installed")
     else:
-        print(f"  torch        {torch.__version__}, {torch_threads} threads ({torch_threads_why})")
+        threads = plural(torch_threads, "thread")
+        print(f"  torch        {torch.__version__}, {threads} ({torch_threads_why})")
     print(f"  cpu cores    {os.cpu_count()} (os.cpu_count())")
     print(f"  batch        {batch}")
     print(f"  dtype        {np.dtype(dtype).name}")
@@ -401,7 +405,7 @@ def build_parser():
     """The argument parser: one subcommand per benchmark (only ``ops`` for now)."""
     parser = argparse.ArgumentParser(
         prog="python -m unet_from_scratch.bench",
-        description="CPU benchmarks of unet_from_scratch, compared with PyTorch when it is installed.")
+        description="CPU benchmarks of unet_from_scratch, compared with PyTorch when installed.")
     subcommands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     ops = subcommands.add_parser(
@@ -416,7 +420,7 @@ def build_parser():
     ops.add_argument("--dtype", choices=["float32", "float64"], default="float32",
                      help="floating-point type of the data (default float32)")
     ops.add_argument("--threads", type=positive_int, default=None,
-                     help="threads for PyTorch (default: as many as NumPy's BLAS uses, when known); "
+                     help="threads for PyTorch (default: as many as NumPy's BLAS uses, if known); "
                           "NumPy's BLAS keeps its own setting")
     return parser
 
