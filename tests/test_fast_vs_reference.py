@@ -6,6 +6,8 @@ not a tautology.  Shapes cover batch 1 and > 1, odd sizes, strides that do not
 divide, non-square kernels and non-contiguous inputs.
 """
 
+import importlib
+
 import numpy as np
 import pytest
 
@@ -219,3 +221,19 @@ def test_conv2d_random_shapes_match_loops(rng, case):
                                   and (c[4] - 1) * c[6][1] - 2 * c[7][1] + c[5][1] >= 1][:12])
 def test_conv_transpose2d_random_shapes_match_loops(rng, case):
     test_conv_transpose2d_matches_loops(rng, case, np.float64)
+
+
+def test_convolutions_chunked_one_image_at_a_time(rng, monkeypatch):
+    """With a tiny chunk budget every image is unfolded on its own: the same numbers."""
+    im2col_module = importlib.import_module("unet_from_scratch.ops.im2col")
+    monkeypatch.setattr(im2col_module, "CHUNK_BYTES", 1)
+    assert len(im2col_module.image_chunks(3, 1000)) == 3
+    test_conv2d_matches_loops(rng, CONV_CASES[2], np.float64)          # batch 3
+    test_conv_transpose2d_matches_loops(rng, CONV_TRANSPOSE_CASES[4], np.float64)   # batch 3
+
+
+def test_image_chunks_cover_the_batch_exactly():
+    from unet_from_scratch.ops.im2col import CHUNK_BYTES, image_chunks
+    assert image_chunks(10, CHUNK_BYTES // 4) == [slice(0, 4), slice(4, 8), slice(8, 10)]
+    assert image_chunks(2, 10 * CHUNK_BYTES) == [slice(0, 1), slice(1, 2)]
+    assert image_chunks(5, 1) == [slice(0, 5)]

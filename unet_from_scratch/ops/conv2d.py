@@ -18,12 +18,16 @@ image, ``y_n = W @ cols_n``.  Backward is the two products of its transposes:
     dcols_n = W^T @ dy_n                 then col2im(dcols) = dx
     db = sum of dy over n, h_O, w_O
 
+``cols`` is k_h*k_w times larger than ``x``, so it is neither kept for the
+backward pass (the cache holds ``x``, and the backward unfolds it again, as
+PyTorch's CPU convolution does) nor built for the whole batch at once: both
+passes work through the batch a few images at a time (:func:`image_chunks`).
 The loop definition is :func:`unet_from_scratch.reference.conv2d_forward`.
 """
 
 from ..backend import get_array_module
 from ._checks import check_array, check_bias, check_same_dtype_and_device, output_size, pair
-from .im2col import col2im, im2col
+from .im2col import col2im, im2col, image_chunks
 
 
 def conv2d_forward(x, w, b=None, stride=1, padding=0):
@@ -43,16 +47,20 @@ def conv2d_forward(x, w, b=None, stride=1, padding=0):
     _check_conv2d_inputs(op, x, w, b)
     stride = pair(op, "stride", stride, 1)
     padding = pair(op, "padding", padding, 0)
-    n, _, h_in, w_in = x.shape
-    c_out, c_in, k_h, k_w = w.shape
+    xp = get_array_module(x)
+    n, c_in, h_in, w_in = x.shape
+    c_out, _, k_h, k_w = w.shape
     h_out = output_size(op, h_in, k_h, stride[0], padding[0], "height")
     w_out = output_size(op, w_in, k_w, stride[1], padding[1], "width")
 
-    cols = im2col(x, (k_h, k_w), stride, padding).reshape(n, c_in * k_h * k_w, h_out * w_out)
-    y = w.reshape(c_out, -1) @ cols
+    w_mat = w.reshape(c_out, c_in * k_h * k_w)
+    y = xp.empty((n, c_out, h_out * w_out), dtype=x.dtype)
+    for images in image_chunks(n, w_mat.shape[1] * h_out * w_out * x.itemsize):
+        cols = im2col(x[images], (k_h, k_w), stride, padding)
+        y[images] = w_mat @ cols.reshape(-1, c_in * k_h * k_w, h_out * w_out)
     if b is not None:
         y += b[:, None]
-    cache = (x.shape, w, cols, b is not None, stride, padding)
+    cache = (x, w, b is not None, stride, padding)
     return y.reshape(n, c_out, h_out, w_out), cache
 
 
@@ -66,17 +74,24 @@ def conv2d_backward(dy, cache):
         dx: (n, c_I, h_I, w_I), dw: (c_O, c_I, k_h, k_w), db: (c_O,) or None when the
         forward had no bias.
     """
-    x_shape, w, cols, has_bias, stride, padding = cache
+    x, w, has_bias, stride, padding = cache
     xp = get_array_module(dy)
     n, c_out, h_out, w_out = dy.shape
     _, c_in, k_h, k_w = w.shape
+    w_mat = w.reshape(c_out, c_in * k_h * k_w)
     dy_mat = dy.reshape(n, c_out, h_out * w_out)
 
-    dw = (dy_mat @ cols.transpose(0, 2, 1)).sum(axis=0).reshape(w.shape)
-    dcols = w.reshape(c_out, -1).T @ dy_mat
-    dx = col2im(dcols.reshape(n, c_in, k_h, k_w, h_out, w_out), x_shape, stride, padding)
+    dx = xp.empty_like(x, order="C")
+    dw_mat = xp.zeros_like(w_mat)
+    for images in image_chunks(n, w_mat.shape[1] * h_out * w_out * x.itemsize):
+        cols = im2col(x[images], (k_h, k_w), stride, padding)
+        cols = cols.reshape(-1, c_in * k_h * k_w, h_out * w_out)
+        dw_mat += (dy_mat[images] @ cols.transpose(0, 2, 1)).sum(axis=0)
+        dcols = w_mat.T @ dy_mat[images]
+        dx[images] = col2im(dcols.reshape(-1, c_in, k_h, k_w, h_out, w_out), x[images].shape,
+                            stride, padding)
     db = xp.sum(dy, axis=(0, 2, 3)) if has_bias else None
-    return dx, dw, db
+    return dx, dw_mat.reshape(w.shape), db
 
 
 def _check_conv2d_inputs(op, x, w, b):

@@ -22,7 +22,8 @@ and reuses its pieces in reverse order:
     y = col2im(cols)
 
 and the backward pass is a convolution: ``dcols = im2col(dy)``,
-``dx_n = W @ dcols_n``, ``dW = sum_n x_n @ dcols_n^T``.  With kernel 2 and
+``dx_n = W @ dcols_n``, ``dW = sum_n x_n @ dcols_n^T``.  As in :mod:`conv2d`,
+the columns are built a few images at a time (:func:`image_chunks`).  With kernel 2 and
 stride 2 (U-Net) the windows do not overlap and each input pixel becomes a
 2x2 block.  The loop definition is
 :func:`unet_from_scratch.reference.conv_transpose2d_forward`.
@@ -30,7 +31,7 @@ stride 2 (U-Net) the windows do not overlap and each input pixel becomes a
 
 from ..backend import get_array_module
 from ._checks import check_array, check_bias, check_same_dtype_and_device, pair
-from .im2col import col2im, im2col
+from .im2col import col2im, im2col, image_chunks
 
 
 def conv_transpose2d_forward(x, w, b=None, stride=1, padding=0):
@@ -48,6 +49,7 @@ def conv_transpose2d_forward(x, w, b=None, stride=1, padding=0):
     """
     op = "conv_transpose2d_forward"
     _check_conv_transpose2d_inputs(op, x, w, b)
+    xp = get_array_module(x)
     stride = pair(op, "stride", stride, 1)
     padding = pair(op, "padding", padding, 0)
     n, c_in, h_in, w_in = x.shape
@@ -55,9 +57,12 @@ def conv_transpose2d_forward(x, w, b=None, stride=1, padding=0):
     h_out = _transposed_output_size(op, h_in, k_h, stride[0], padding[0], "height")
     w_out = _transposed_output_size(op, w_in, k_w, stride[1], padding[1], "width")
 
-    cols = w.reshape(c_in, -1).T @ x.reshape(n, c_in, h_in * w_in)
-    y = col2im(cols.reshape(n, c_out, k_h, k_w, h_in, w_in), (n, c_out, h_out, w_out),
-               stride, padding)
+    w_mat = w.reshape(c_in, c_out * k_h * k_w)
+    x_mat = x.reshape(n, c_in, h_in * w_in)
+    y = xp.empty((n, c_out, h_out, w_out), dtype=x.dtype)
+    for images in image_chunks(n, w_mat.shape[1] * h_in * w_in * x.itemsize):
+        cols = (w_mat.T @ x_mat[images]).reshape(-1, c_out, k_h, k_w, h_in, w_in)
+        y[images] = col2im(cols, y[images].shape, stride, padding)
     if b is not None:
         y += b[:, None, None]
     return y, (x, w, b is not None, stride, padding)
@@ -78,12 +83,17 @@ def conv_transpose2d_backward(dy, cache):
     n, c_in, h_in, w_in = x.shape
     _, c_out, k_h, k_w = w.shape
 
-    dcols = im2col(dy, (k_h, k_w), stride, padding).reshape(n, c_out * k_h * k_w, h_in * w_in)
+    w_mat = w.reshape(c_in, c_out * k_h * k_w)
     x_mat = x.reshape(n, c_in, h_in * w_in)
-    dx = (w.reshape(c_in, -1) @ dcols).reshape(x.shape)
-    dw = (x_mat @ dcols.transpose(0, 2, 1)).sum(axis=0).reshape(w.shape)
+    dx = xp.empty((n, c_in, h_in * w_in), dtype=x.dtype)
+    dw_mat = xp.zeros_like(w_mat)
+    for images in image_chunks(n, w_mat.shape[1] * h_in * w_in * x.itemsize):
+        dcols = im2col(dy[images], (k_h, k_w), stride, padding)
+        dcols = dcols.reshape(-1, c_out * k_h * k_w, h_in * w_in)
+        dx[images] = w_mat @ dcols
+        dw_mat += (x_mat[images] @ dcols.transpose(0, 2, 1)).sum(axis=0)
     db = xp.sum(dy, axis=(0, 2, 3)) if has_bias else None
-    return dx, dw, db
+    return dx.reshape(x.shape), dw_mat.reshape(w.shape), db
 
 
 def _check_conv_transpose2d_inputs(op, x, w, b):

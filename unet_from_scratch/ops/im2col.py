@@ -25,6 +25,20 @@ the strided slice touches each pixel at most once, so a plain ``+=`` is exact.
 
 from ..backend import get_array_module
 
+# How much im2col unfolds at once.  Unfolding a whole batch multiplies the input's
+# size by k_h*k_w (a batch of 32 images 128x128 with 32 channels becomes 600 MB for a
+# 3x3 kernel), so the convolutions unfold a few images at a time instead.  A buffer of
+# this size is also recycled by the memory allocator rather than freshly mapped (and
+# page-faulted) on every call, which matters as much as the copying itself.
+CHUNK_BYTES = 16 * 2**20
+
+
+def image_chunks(n, bytes_per_image):
+    """Slices ``[0:m], [m:2m], ...`` covering ``range(n)``, with ``m`` images per slice chosen
+    so that ``m * bytes_per_image`` stays within :data:`CHUNK_BYTES` (at least one image)."""
+    step = max(1, CHUNK_BYTES // max(1, bytes_per_image))
+    return [slice(start, min(n, start + step)) for start in range(0, n, step)]
+
 
 def im2col(x, kernel_size, stride, padding):
     """Unfold sliding windows of ``x``.
