@@ -16,7 +16,8 @@ What the numbers mean:
 
 * Each time is the **median** wall-clock time (``time.perf_counter``) of
   ``--repeats`` runs, after ``--warmup`` runs that are not counted (the first
-  run pays for allocating memory and waking up thread pools).  The median,
+  run pays for allocating memory and waking up thread pools).  Ours and
+  PyTorch's runs alternate, so both meet the same machine conditions.  The median,
   not the mean, so that one run disturbed by the operating system does not
   move the result.
 * "fwd" is the forward pass alone; "fwd+bwd" is one forward pass followed by
@@ -96,16 +97,23 @@ COLUMNS = [
 
 # ----------------------------------------------------------------------------- timing
 
-def median_time(fn, repeats, warmup):
-    """Call ``fn()`` ``warmup`` times untimed, then ``repeats`` times; return the median (s)."""
+def median_times(fns, repeats, warmup):
+    """Time each function in ``fns``: ``warmup`` untimed calls, then ``repeats`` timed rounds.
+
+    Within a round the functions run one after the other, so ours and PyTorch's
+    see the same machine conditions (on a busy 2-core machine that matters more
+    than anything else).  Returns the median time of each function, in seconds.
+    """
     for _ in range(warmup):
-        fn()
-    times = []
+        for fn in fns:
+            fn()
+    times = [[] for _ in fns]
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for fn, fn_times in zip(fns, times):
+            start = time.perf_counter()
+            fn()
+            fn_times.append(time.perf_counter() - start)
+    return [statistics.median(fn_times) for fn_times in times]
 
 
 # ----------------------------------------------------------------------------- threads
@@ -248,23 +256,24 @@ def benchmark_case(op, c_in, c_out, size, batch, dtype, repeats, warmup, rng):
         "label": OP_LABELS[op],
         "input_shape": inputs["x"].shape,
         "output_shape": y.shape,
-        "ours_fwd_ms": 1000 * median_time(ours_fwd, repeats, warmup),
-        "ours_fwd_bwd_ms": 1000 * median_time(ours_fwd_bwd, repeats, warmup),
         "torch_fwd_ms": None,
         "torch_fwd_bwd_ms": None,
         "ratio_fwd_bwd": None,
         "max_abs_diff_fwd": None,
     }
     if torch is None:
+        fwd, fwd_bwd = median_times([ours_fwd, ours_fwd_bwd], repeats, warmup)
+        row["ours_fwd_ms"], row["ours_fwd_bwd_ms"] = 1000 * fwd, 1000 * fwd_bwd
         return row
 
     leaves = torch_leaves(inputs)
     dy_t = torch.from_numpy(dy)
     y_t = torch_forward(op, leaves)
     row["max_abs_diff_fwd"] = float(np.max(np.abs(y - y_t.detach().numpy())))
-    row["torch_fwd_ms"] = 1000 * median_time(lambda: torch_forward(op, leaves), repeats, warmup)
-    row["torch_fwd_bwd_ms"] = 1000 * median_time(lambda: torch_forward_backward(op, leaves, dy_t),
-                                                 repeats, warmup)
+    times = median_times([ours_fwd, ours_fwd_bwd, lambda: torch_forward(op, leaves),
+                          lambda: torch_forward_backward(op, leaves, dy_t)], repeats, warmup)
+    (row["ours_fwd_ms"], row["ours_fwd_bwd_ms"],
+     row["torch_fwd_ms"], row["torch_fwd_bwd_ms"]) = (1000 * t for t in times)
     row["ratio_fwd_bwd"] = row["ours_fwd_bwd_ms"] / row["torch_fwd_bwd_ms"]
     return row
 

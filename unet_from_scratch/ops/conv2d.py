@@ -10,12 +10,14 @@ Notation:
 
     y[n, o, i, j] = b[o] + sum_{c, p, q} w[o, c, p, q] * x_pad[n, c, s_h i + p, s_w j + q]
 
-With ``cols = im2col(x)`` reshaped to ``(n, c_I k_h k_w, h_O w_O)`` and the
-weights to ``W = (c_O, c_I k_h k_w)``, the whole sum is one matrix product per
-image, ``y_n = W @ cols_n``.  Backward is the two products of its transposes:
+With ``cols = im2col(x)`` as the matrix ``(c_I k_h k_w, n h_O w_O)``, the
+weights as ``W = (c_O, c_I k_h k_w)`` and ``dY`` = ``dy`` as ``(c_O, n h_O w_O)``,
+the whole sum is one matrix product, and the backward pass is the two products
+with its transposes:
 
-    dW = sum_n dy_n @ cols_n^T           (c_O, c_I k_h k_w)
-    dcols_n = W^T @ dy_n                 then col2im(dcols) = dx
+    Y = W @ cols                         (c_O, n h_O w_O), then laid out as NCHW
+    dW = dY @ cols^T                     (c_O, c_I k_h k_w)
+    dcols = W^T @ dY                     then dx = col2im(dcols)
     db = sum of dy over n, h_O, w_O
 
 ``cols`` is k_h*k_w times larger than ``x``, so it is neither kept for the
@@ -54,14 +56,14 @@ def conv2d_forward(x, w, b=None, stride=1, padding=0):
     w_out = output_size(op, w_in, k_w, stride[1], padding[1], "width")
 
     w_mat = w.reshape(c_out, c_in * k_h * k_w)
-    y = xp.empty((n, c_out, h_out * w_out), dtype=x.dtype)
+    y = xp.empty((n, c_out, h_out, w_out), dtype=x.dtype)
     for images in image_chunks(n, w_mat.shape[1] * h_out * w_out * x.itemsize):
-        cols = im2col(x[images], (k_h, k_w), stride, padding)
-        y[images] = w_mat @ cols.reshape(-1, c_in * k_h * k_w, h_out * w_out)
+        cols = im2col(x[images], (k_h, k_w), stride, padding).reshape(w_mat.shape[1], -1)
+        y_by_channel = (w_mat @ cols).reshape(c_out, -1, h_out, w_out)    # (c_O, m, h_O, w_O)
+        y[images] = y_by_channel.transpose(1, 0, 2, 3)
     if b is not None:
-        y += b[:, None]
-    cache = (x, w, b is not None, stride, padding)
-    return y.reshape(n, c_out, h_out, w_out), cache
+        y += b[:, None, None]
+    return y, (x, w, b is not None, stride, padding)
 
 
 def conv2d_backward(dy, cache):
@@ -79,17 +81,15 @@ def conv2d_backward(dy, cache):
     n, c_out, h_out, w_out = dy.shape
     _, c_in, k_h, k_w = w.shape
     w_mat = w.reshape(c_out, c_in * k_h * k_w)
-    dy_mat = dy.reshape(n, c_out, h_out * w_out)
 
-    dx = xp.empty_like(x, order="C")
+    dx = xp.empty(x.shape, dtype=x.dtype)
     dw_mat = xp.zeros_like(w_mat)
     for images in image_chunks(n, w_mat.shape[1] * h_out * w_out * x.itemsize):
-        cols = im2col(x[images], (k_h, k_w), stride, padding)
-        cols = cols.reshape(-1, c_in * k_h * k_w, h_out * w_out)
-        dw_mat += (dy_mat[images] @ cols.transpose(0, 2, 1)).sum(axis=0)
-        dcols = w_mat.T @ dy_mat[images]
-        dx[images] = col2im(dcols.reshape(-1, c_in, k_h, k_w, h_out, w_out), x[images].shape,
-                            stride, padding)
+        cols = im2col(x[images], (k_h, k_w), stride, padding).reshape(w_mat.shape[1], -1)
+        dy_mat = dy[images].transpose(1, 0, 2, 3).reshape(c_out, -1)         # (c_O, m h_O w_O)
+        dw_mat += dy_mat @ cols.T
+        dcols = (w_mat.T @ dy_mat).reshape(c_in, k_h, k_w, -1, h_out, w_out)
+        dx[images] = col2im(dcols, x[images].shape, stride, padding)
     db = xp.sum(dy, axis=(0, 2, 3)) if has_bias else None
     return dx, dw_mat.reshape(w.shape), db
 

@@ -16,13 +16,14 @@ with the same kernel, stride and padding would have read to produce pixel
     y[n, o, s_h i + p - p_h, s_w j + q - p_w] += w[c, o, p, q] * x[n, c, i, j]
 
 So the forward pass is the convolution's *backward* with respect to its input,
-and reuses its pieces in reverse order:
+and reuses its pieces in reverse order.  With ``W`` = ``w`` as the matrix
+``(c_I, c_O k_h k_w)`` and ``X`` = ``x`` as ``(c_I, n h_I w_I)``:
 
-    cols_n = W^T @ x_n        W = w reshaped to (c_I, c_O k_h k_w)
+    cols = W^T @ X            (c_O k_h k_w, n h_I w_I)
     y = col2im(cols)
 
 and the backward pass is a convolution: ``dcols = im2col(dy)``,
-``dx_n = W @ dcols_n``, ``dW = sum_n x_n @ dcols_n^T``.  As in :mod:`conv2d`,
+``dX = W @ dcols``, ``dW = X @ dcols^T``.  As in :mod:`conv2d`,
 the columns are built a few images at a time (:func:`image_chunks`).  With kernel 2 and
 stride 2 (U-Net) the windows do not overlap and each input pixel becomes a
 2x2 block.  The loop definition is
@@ -58,10 +59,10 @@ def conv_transpose2d_forward(x, w, b=None, stride=1, padding=0):
     w_out = _transposed_output_size(op, w_in, k_w, stride[1], padding[1], "width")
 
     w_mat = w.reshape(c_in, c_out * k_h * k_w)
-    x_mat = x.reshape(n, c_in, h_in * w_in)
     y = xp.empty((n, c_out, h_out, w_out), dtype=x.dtype)
     for images in image_chunks(n, w_mat.shape[1] * h_in * w_in * x.itemsize):
-        cols = (w_mat.T @ x_mat[images]).reshape(-1, c_out, k_h, k_w, h_in, w_in)
+        x_mat = x[images].transpose(1, 0, 2, 3).reshape(c_in, -1)            # (c_I, m h_I w_I)
+        cols = (w_mat.T @ x_mat).reshape(c_out, k_h, k_w, -1, h_in, w_in)
         y[images] = col2im(cols, y[images].shape, stride, padding)
     if b is not None:
         y += b[:, None, None]
@@ -84,16 +85,16 @@ def conv_transpose2d_backward(dy, cache):
     _, c_out, k_h, k_w = w.shape
 
     w_mat = w.reshape(c_in, c_out * k_h * k_w)
-    x_mat = x.reshape(n, c_in, h_in * w_in)
-    dx = xp.empty((n, c_in, h_in * w_in), dtype=x.dtype)
+    dx = xp.empty(x.shape, dtype=x.dtype)
     dw_mat = xp.zeros_like(w_mat)
     for images in image_chunks(n, w_mat.shape[1] * h_in * w_in * x.itemsize):
-        dcols = im2col(dy[images], (k_h, k_w), stride, padding)
-        dcols = dcols.reshape(-1, c_out * k_h * k_w, h_in * w_in)
-        dx[images] = w_mat @ dcols
-        dw_mat += (x_mat[images] @ dcols.transpose(0, 2, 1)).sum(axis=0)
+        dcols = im2col(dy[images], (k_h, k_w), stride, padding).reshape(w_mat.shape[1], -1)
+        x_mat = x[images].transpose(1, 0, 2, 3).reshape(c_in, -1)            # (c_I, m h_I w_I)
+        dx_by_channel = (w_mat @ dcols).reshape(c_in, -1, h_in, w_in)       # (c_I, m, h_I, w_I)
+        dx[images] = dx_by_channel.transpose(1, 0, 2, 3)
+        dw_mat += x_mat @ dcols.T
     db = xp.sum(dy, axis=(0, 2, 3)) if has_bias else None
-    return dx.reshape(x.shape), dw_mat.reshape(w.shape), db
+    return dx, dw_mat.reshape(w.shape), db
 
 
 def _check_conv_transpose2d_inputs(op, x, w, b):

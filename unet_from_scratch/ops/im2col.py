@@ -7,13 +7,13 @@ Notation (as in the lessons):
     s_h, s_w                        the stride
     p_h, p_w                        the zero padding on each side
     h_O = floor((h + 2 p_h - k_h) / s_h) + 1,   w_O likewise
-    cols   (n, c, k_h, k_w, h_O, w_O)
+    cols   (c, k_h, k_w, n, h_O, w_O)
 
-``cols[n, c, i, j, y, x] = x_padded[n, c, s_h*y + i, s_w*x + j]``: for every
-kernel position ``(i, j)``, the input pixel that the kernel's ``(i, j)`` tap
-sees when the output pixel is ``(y, x)``.  Reshaped to
-``(n, c*k_h*k_w, h_O*w_O)``, one matrix product with the weights
-``(c_O, c*k_h*k_w)`` gives the convolution.
+``cols[c, i, j, n, y, x] = x_padded[n, c, s_h*y + i, s_w*x + j]``: for every
+kernel tap ``(c, i, j)`` -- a row of the matrix -- the input pixel that tap
+sees when the output pixel is ``(n, y, x)`` -- a column.  Reshaped to the
+matrix ``(c k_h k_w, n h_O w_O)``, one product with the weights
+``(c_O, c k_h k_w)`` gives the convolution of the whole batch.
 
 Both functions loop over the ``k_h*k_w`` kernel positions only -- each step is
 one strided slice of the whole batch -- never over pixels.  ``col2im`` is the
@@ -41,14 +41,14 @@ def image_chunks(n, bytes_per_image):
 
 
 def im2col(x, kernel_size, stride, padding):
-    """Unfold sliding windows of ``x``.
+    """Unfold the sliding windows of ``x`` into columns.
 
     Inputs:
         x: (n, c, h, w) array.
         kernel_size, stride, padding: pairs of ints ``(vertical, horizontal)``;
             the caller has checked that the kernel fits in the padded input.
     Returns:
-        cols: (n, c, k_h, k_w, h_O, w_O) array of ``x``'s dtype (a new array).
+        cols: (c, k_h, k_w, n, h_O, w_O) array of ``x``'s dtype (a new array).
     """
     xp = get_array_module(x)
     n, c, h, w = x.shape
@@ -57,10 +57,11 @@ def im2col(x, kernel_size, stride, padding):
     w_out = (w + 2 * p_w - k_w) // s_w + 1
     if p_h or p_w:
         x = xp.pad(x, ((0, 0), (0, 0), (p_h, p_h), (p_w, p_w)))
-    cols = xp.empty((n, c, k_h, k_w, h_out, w_out), dtype=x.dtype)
+    x_by_channel = x.transpose(1, 0, 2, 3)                   # (c, n, h, w), a view
+    cols = xp.empty((c, k_h, k_w, n, h_out, w_out), dtype=x.dtype)
     for i in range(k_h):
         for j in range(k_w):
-            cols[:, :, i, j] = x[:, :, i:i + s_h * h_out:s_h, j:j + s_w * w_out:s_w]
+            cols[:, i, j] = x_by_channel[:, :, i:i + s_h * h_out:s_h, j:j + s_w * w_out:s_w]
     return cols
 
 
@@ -68,22 +69,20 @@ def col2im(cols, input_shape, stride, padding):
     """Fold columns back onto the image: the adjoint of :func:`im2col`.
 
     Inputs:
-        cols: (n, c, k_h, k_w, h_O, w_O) array.
+        cols: (c, k_h, k_w, n, h_O, w_O) array.
         input_shape: ``(n, c, h, w)``, the shape of the (unpadded) image.
         stride, padding: pairs of ints, as given to ``im2col``.
     Returns:
-        x: (n, c, h, w) contiguous array, ``x[n, c, y, x]`` = the sum of the
-        ``cols`` entries read from that pixel.  Contributions that fall on the
-        zero padding are dropped.
+        x: (n, c, h, w), ``x[n, c, y, x]`` = the sum of the ``cols`` entries read
+        from that pixel; contributions that fall on the zero padding are dropped.
+        A view (not contiguous): callers copy it into their output.
     """
     xp = get_array_module(cols)
     n, c, h, w = input_shape
-    _, _, k_h, k_w, h_out, w_out = cols.shape
+    _, k_h, k_w, _, h_out, w_out = cols.shape
     (s_h, s_w), (p_h, p_w) = stride, padding
-    x_padded = xp.zeros((n, c, h + 2 * p_h, w + 2 * p_w), dtype=cols.dtype)
+    x_padded = xp.zeros((c, n, h + 2 * p_h, w + 2 * p_w), dtype=cols.dtype)
     for i in range(k_h):
         for j in range(k_w):
-            x_padded[:, :, i:i + s_h * h_out:s_h, j:j + s_w * w_out:s_w] += cols[:, :, i, j]
-    if p_h or p_w:
-        return xp.ascontiguousarray(x_padded[:, :, p_h:p_h + h, p_w:p_w + w])
-    return x_padded
+            x_padded[:, :, i:i + s_h * h_out:s_h, j:j + s_w * w_out:s_w] += cols[:, i, j]
+    return x_padded[:, :, p_h:p_h + h, p_w:p_w + w].transpose(1, 0, 2, 3)

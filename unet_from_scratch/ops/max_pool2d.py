@@ -18,8 +18,8 @@ within the window (``argmax`` returns the first), so the gradient is never
 split or duplicated.  Where windows overlap (stride < kernel), one pixel can
 be the maximum of several windows and receives the sum of their gradients.
 
-The windows are the ``im2col`` columns of ``x`` (no padding), and the backward
-adds the gradient back one kernel position at a time, as ``col2im`` does.
+Like ``im2col``, both passes loop over the k_h*k_w positions inside a window,
+each step one strided slice of the whole batch -- never over pixels.
 The loop definition is :func:`unet_from_scratch.reference.max_pool2d_forward`.
 """
 
@@ -27,7 +27,6 @@ import numpy as np
 
 from ..backend import get_array_module
 from ._checks import check_array, output_size, pair
-from .im2col import im2col
 
 
 def max_pool2d_forward(x, kernel_size=2, stride=None):
@@ -46,14 +45,15 @@ def max_pool2d_forward(x, kernel_size=2, stride=None):
     check_array(op, "x", x, 4)
     kernel_size = pair(op, "kernel_size", kernel_size, 1)
     stride = kernel_size if stride is None else pair(op, "stride", stride, 1)
-    n, c, h_in, w_in = x.shape
+    xp = get_array_module(x)
+    h_in, w_in = x.shape[2:]
     h_out = output_size(op, h_in, kernel_size[0], stride[0], 0, "height")
     w_out = output_size(op, w_in, kernel_size[1], stride[1], 0, "width")
 
-    windows = im2col(x, kernel_size, stride, (0, 0))        # (n, c, k_h, k_w, h_O, w_O)
-    windows = windows.reshape(n, c, kernel_size[0] * kernel_size[1], h_out, w_out)
-    y = windows.max(axis=2)
-    return y, (x.shape, _first_argmax(windows, y), kernel_size, stride)
+    y = _window_position(x, 0, 0, stride, (h_out, w_out)).copy()
+    for p, q in _positions(kernel_size)[1:]:
+        xp.maximum(y, _window_position(x, p, q, stride, (h_out, w_out)), out=y)
+    return y, (x.shape, _first_argmax(x, y, kernel_size, stride), kernel_size, stride)
 
 
 def max_pool2d_backward(dy, cache):
@@ -69,34 +69,43 @@ def max_pool2d_backward(dy, cache):
     their ``dy`` to pixel ``(s_h i + p, s_w j + q)``: one strided slice per kernel
     position, as in ``col2im``, so overlapping windows add up and no pixel loop is needed.
     """
-    x_shape, argmax, (k_h, k_w), (s_h, s_w) = cache
+    x_shape, argmax, kernel_size, stride = cache
     xp = get_array_module(dy)
-    _, _, h_out, w_out = dy.shape
     dx = xp.zeros(x_shape, dtype=dy.dtype)
-    for p in range(k_h):
-        for q in range(k_w):
-            # dy where this position won, 0 elsewhere (a multiplication by the mask is several
-            # times faster than xp.where in NumPy; dy is finite, so no inf * 0 can occur)
-            routed = dy * (argmax == p * k_w + q)
-            dx[:, :, p:p + s_h * h_out:s_h, q:q + s_w * w_out:s_w] += routed
+    for index, (p, q) in enumerate(_positions(kernel_size)):
+        pixels = _window_position(dx, p, q, stride, dy.shape[2:])    # a view into dx
+        # dy where this position won, 0 elsewhere (a multiplication by the mask is several
+        # times faster than xp.where in NumPy; dy is finite, so no inf * 0 can occur)
+        pixels += dy * (argmax == index)
     return dx
 
 
-def _first_argmax(windows, y):
-    """Index of the first maximum of each window, in row-major order.
+def _positions(kernel_size):
+    """The positions (p, q) inside a window, in row-major order."""
+    return [(p, q) for p in range(kernel_size[0]) for q in range(kernel_size[1])]
 
-    windows: (n, c, k_h k_w, h_O, w_O); y: (n, c, h_O, w_O), the maxima.
+
+def _window_position(x, p, q, stride, out_size):
+    """The strided view ``x[:, :, s_h i + p, s_w j + q]`` over all windows (i, j): (n, c, h_O, w_O)."""
+    (s_h, s_w), (h_out, w_out) = stride, out_size
+    return x[:, :, p:p + s_h * h_out:s_h, q:q + s_w * w_out:s_w]
+
+
+def _first_argmax(x, y, kernel_size, stride):
+    """Index (in row-major order within the window) of the first maximum of each window.
+
+    x: (n, c, h_I, w_I); y: (n, c, h_O, w_O), the maxima.
     The index of the first maximum is the number of positions *before* it, that
     is, the length of the run of leading positions that are not the maximum.
-    (``windows.argmax(axis=2)`` gives the same answer, but NumPy's argmax over a
-    middle axis is about 20 times slower than these k_h*k_w comparisons.)
+    (An ``argmax`` over a stacked window axis gives the same answer, but needs a
+    k_h*k_w times larger array and is many times slower in NumPy.)
     """
-    xp = get_array_module(windows)
-    positions = windows.shape[2]
-    argmax = xp.zeros(y.shape, dtype=_index_dtype(positions))
+    xp = get_array_module(x)
+    positions = _positions(kernel_size)
+    argmax = xp.zeros(y.shape, dtype=_index_dtype(len(positions)))
     before_first_max = xp.ones(y.shape, dtype=bool)
-    for k in range(positions - 1):
-        before_first_max &= windows[:, :, k] != y
+    for p, q in positions[:-1]:
+        before_first_max &= _window_position(x, p, q, stride, y.shape[2:]) != y
         argmax += before_first_max
     return argmax
 
