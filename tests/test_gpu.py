@@ -14,7 +14,7 @@ pytestmark = pytest.mark.gpu
 TOLERANCE = {np.float32: 1e-5, np.float64: 1e-12}
 
 
-def run_on_both(forward, backward, inputs, rng):
+def run_on_both(forward, backward, inputs):
     """Forward and backward on NumPy and on CuPy copies; return both results as NumPy arrays."""
     results = []
     for device in ("cpu", "cuda"):
@@ -42,7 +42,7 @@ def test_gpu_matches_cpu(rng, op, make_inputs, dtype):
     options = {"conv2d": {"padding": 1}, "conv_transpose2d": {"stride": 2}}.get(op, {})
     forward = getattr(ops, f"{op}_forward")
     backward = getattr(ops, f"{op}_backward")
-    cpu, gpu = run_on_both(lambda *a: forward(*a, **options), backward, make_inputs(rng, dtype), rng)
+    cpu, gpu = run_on_both(lambda *a: forward(*a, **options), backward, make_inputs(rng, dtype))
     for expected, actual in zip(cpu, gpu):
         if expected is not None:
             assert actual.dtype == dtype

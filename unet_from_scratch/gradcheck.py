@@ -65,6 +65,7 @@ class GradCheckReport:
     eps: float
     rtol: float
     atol: float
+    seed: int
     entries: list = field(default_factory=list)
 
     @property
@@ -85,7 +86,7 @@ class GradCheckReport:
     def __repr__(self):
         verdict = "PASSED" if self.passed else "FAILED"
         lines = [f"{self.method} gradient check in float64 (eps={self.eps:g}, rtol={self.rtol:g}, "
-                 f"atol={self.atol:g}): {verdict}"]
+                 f"atol={self.atol:g}, seed={self.seed}): {verdict}"]
         width = max([len("input")] + [len(e.name) for e in self.entries])
         lines.append(f"  {'input':<{width}}  {'shape':<18} {'max abs err':>11} {'max rel err':>11}  ok")
         for e in self.entries:
@@ -115,7 +116,7 @@ def elementwise_check(forward, backward, inputs, names=None, *, eps=DEFAULT_EPS,
     Cost: 2 forward passes per input element -- keep inputs small.
     """
     inputs, names, dy, analytic = _prepare(forward, backward, inputs, names, seed)
-    report = GradCheckReport("elementwise", eps, rtol, atol)
+    report = GradCheckReport("elementwise", eps, rtol, atol, seed)
     for k, x in enumerate(inputs):
         if x is None:
             continue
@@ -144,15 +145,16 @@ def directional_check(forward, backward, inputs, names=None, *, eps=DEFAULT_EPS,
     Returns:
         A :class:`GradCheckReport`; each entry's ``detail`` gives both numbers, the
         analytic ``sum(grad * d)`` and the numeric derivative.
-    The direction is drawn from a standard normal with the given seed and scaled to
-    unit length over everything it moves.
+    The direction is drawn from a standard normal with generator seed ``seed + 1``
+    (the report prints the seed, so a failing direction can be drawn again) and
+    scaled to unit length over everything it moves.
     """
     inputs, names, dy, analytic = _prepare(forward, backward, inputs, names, seed)
     rng = np.random.default_rng(seed + 1)
     directions = [None if x is None else
                   get_array_module(x).asarray(rng.standard_normal(x.shape))
                   for x in inputs]
-    report = GradCheckReport("directional", eps, rtol, atol)
+    report = GradCheckReport("directional", eps, rtol, atol, seed)
     present = [k for k, x in enumerate(inputs) if x is not None]
     groups = [([k], names[k]) for k in present] if per_input else []
     groups.append((present, "(all)"))

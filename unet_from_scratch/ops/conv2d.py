@@ -49,18 +49,9 @@ def conv2d_forward(x, w, b=None, stride=1, padding=0):
     _check_conv2d_inputs(op, x, w, b)
     stride = pair(op, "stride", stride, 1)
     padding = pair(op, "padding", padding, 0)
-    xp = get_array_module(x)
-    n, c_in, h_in, w_in = x.shape
-    c_out, _, k_h, k_w = w.shape
-    h_out = output_size(op, h_in, k_h, stride[0], padding[0], "height")
-    w_out = output_size(op, w_in, k_w, stride[1], padding[1], "width")
-
-    w_mat = w.reshape(c_out, c_in * k_h * k_w)
-    y = xp.empty((n, c_out, h_out, w_out), dtype=x.dtype)
-    for images in image_chunks(n, w_mat.shape[1] * h_out * w_out * x.itemsize):
-        cols = im2col(x[images], (k_h, k_w), stride, padding).reshape(w_mat.shape[1], -1)
-        y_by_channel = (w_mat @ cols).reshape(c_out, -1, h_out, w_out)    # (c_O, m, h_O, w_O)
-        y[images] = y_by_channel.transpose(1, 0, 2, 3)
+    output_size(op, x.shape[2], w.shape[2], stride[0], padding[0], "height")   # raise if the kernel
+    output_size(op, x.shape[3], w.shape[3], stride[1], padding[1], "width")    # does not fit
+    y = conv2d_matmul(x, w, stride, padding)
     if b is not None:
         y += b[:, None, None]
     return y, (x, w, b is not None, stride, padding)
@@ -78,20 +69,57 @@ def conv2d_backward(dy, cache):
     """
     x, w, has_bias, stride, padding = cache
     xp = get_array_module(dy)
+    dx = conv2d_dx(dy, w, x.shape, stride, padding)
+    dw = conv2d_dw(x, dy, w.shape[2:], stride, padding)
+    db = xp.sum(dy, axis=(0, 2, 3)) if has_bias else None
+    return dx, dw, db
+
+
+# The three matrix products.  They take checked arguments (stride and padding as pairs)
+# and are shared with conv_transpose2d, which is this op run backwards.
+
+def conv2d_matmul(x, w, stride, padding):
+    """``Y = W @ im2col(x)``: the convolution without bias, (n, c_I, h_I, w_I) -> (n, c_O, h_O, w_O)."""
+    xp = get_array_module(x)
+    n, c_in, h_in, w_in = x.shape
+    c_out, _, k_h, k_w = w.shape
+    h_out = (h_in + 2 * padding[0] - k_h) // stride[0] + 1
+    w_out = (w_in + 2 * padding[1] - k_w) // stride[1] + 1
+    w_mat = w.reshape(c_out, c_in * k_h * k_w)
+    y = xp.empty((n, c_out, h_out, w_out), dtype=x.dtype)
+    for images in image_chunks(n, w_mat.shape[1] * h_out * w_out * x.itemsize):
+        cols = im2col(x[images], (k_h, k_w), stride, padding).reshape(w_mat.shape[1], -1)
+        y_by_channel = (w_mat @ cols).reshape(c_out, -1, h_out, w_out)    # (c_O, m, h_O, w_O)
+        y[images] = y_by_channel.transpose(1, 0, 2, 3)
+    return y
+
+
+def conv2d_dx(dy, w, x_shape, stride, padding):
+    """``dx = col2im(W^T @ dY)``: the gradient with respect to the input, of shape ``x_shape``."""
+    xp = get_array_module(dy)
     n, c_out, h_out, w_out = dy.shape
     _, c_in, k_h, k_w = w.shape
     w_mat = w.reshape(c_out, c_in * k_h * k_w)
-
-    dx = xp.empty(x.shape, dtype=x.dtype)
-    dw_mat = xp.zeros_like(w_mat)
-    for images in image_chunks(n, w_mat.shape[1] * h_out * w_out * x.itemsize):
-        cols = im2col(x[images], (k_h, k_w), stride, padding).reshape(w_mat.shape[1], -1)
-        dy_mat = dy[images].transpose(1, 0, 2, 3).reshape(c_out, -1)         # (c_O, m h_O w_O)
-        dw_mat += dy_mat @ cols.T
+    dx = xp.empty(x_shape, dtype=dy.dtype)
+    for images in image_chunks(n, w_mat.shape[1] * h_out * w_out * dy.itemsize):
+        dy_mat = dy[images].transpose(1, 0, 2, 3).reshape(c_out, -1)        # (c_O, m h_O w_O)
         dcols = (w_mat.T @ dy_mat).reshape(c_in, k_h, k_w, -1, h_out, w_out)
-        dx[images] = col2im(dcols, x[images].shape, stride, padding)
-    db = xp.sum(dy, axis=(0, 2, 3)) if has_bias else None
-    return dx, dw_mat.reshape(w.shape), db
+        dx[images] = col2im(dcols, dx[images].shape, stride, padding)
+    return dx
+
+
+def conv2d_dw(x, dy, kernel_size, stride, padding):
+    """``dW = dY @ im2col(x)^T``: the gradient with respect to the weights, (c_O, c_I, k_h, k_w)."""
+    xp = get_array_module(x)
+    n, c_in = x.shape[:2]
+    _, c_out, h_out, w_out = dy.shape
+    k_h, k_w = kernel_size
+    dw_mat = xp.zeros((c_out, c_in * k_h * k_w), dtype=x.dtype)
+    for images in image_chunks(n, dw_mat.shape[1] * h_out * w_out * x.itemsize):
+        cols = im2col(x[images], kernel_size, stride, padding).reshape(dw_mat.shape[1], -1)
+        dy_mat = dy[images].transpose(1, 0, 2, 3).reshape(c_out, -1)        # (c_O, m h_O w_O)
+        dw_mat += dy_mat @ cols.T
+    return dw_mat.reshape(c_out, c_in, k_h, k_w)
 
 
 def _check_conv2d_inputs(op, x, w, b):

@@ -15,24 +15,25 @@ with the same kernel, stride and padding would have read to produce pixel
 
     y[n, o, s_h i + p - p_h, s_w j + q - p_w] += w[c, o, p, q] * x[n, c, i, j]
 
-So the forward pass is the convolution's *backward* with respect to its input,
-and reuses its pieces in reverse order.  With ``W`` = ``w`` as the matrix
-``(c_I, c_O k_h k_w)`` and ``X`` = ``x`` as ``(c_I, n h_I w_I)``:
+Read ``w`` as the weights of a convolution ``A`` from c_O channels to c_I
+channels (``(c_I, c_O, k_h, k_w)`` is conv2d's ``(c_out, c_in, k_h, k_w)``).
+Then ``y = A^T x`` -- exactly what conv2d's backward computes for its input
+gradient -- so this op is conv2d run backwards, built from the same three
+matrix products:
 
-    cols = W^T @ X            (c_O k_h k_w, n h_I w_I)
-    y = col2im(cols)
+    forward     y  = A^T x      = conv2d_dx(x, w)          col2im(W^T @ X)
+    backward    dx = A dy       = conv2d_matmul(dy, w)     an ordinary convolution of dy
+                dw              = conv2d_dw(dy, x)         dy plays conv2d's input, x its output gradient
+                db              = sum of dy over n, h_O, w_O
 
-and the backward pass is a convolution: ``dcols = im2col(dy)``,
-``dX = W @ dcols``, ``dW = X @ dcols^T``.  As in :mod:`conv2d`,
-the columns are built a few images at a time (:func:`image_chunks`).  With kernel 2 and
-stride 2 (U-Net) the windows do not overlap and each input pixel becomes a
-2x2 block.  The loop definition is
-:func:`unet_from_scratch.reference.conv_transpose2d_forward`.
+(from ``<dy, A^T x> = <A dy, x>``).  With kernel 2 and stride 2, as in U-Net,
+the windows do not overlap and each input pixel becomes a 2x2 block.  The loop
+definition is :func:`unet_from_scratch.reference.conv_transpose2d_forward`.
 """
 
 from ..backend import get_array_module
 from ._checks import check_array, check_bias, check_same_dtype_and_device, pair
-from .im2col import col2im, im2col, image_chunks
+from .conv2d import conv2d_dw, conv2d_dx, conv2d_matmul
 
 
 def conv_transpose2d_forward(x, w, b=None, stride=1, padding=0):
@@ -50,20 +51,14 @@ def conv_transpose2d_forward(x, w, b=None, stride=1, padding=0):
     """
     op = "conv_transpose2d_forward"
     _check_conv_transpose2d_inputs(op, x, w, b)
-    xp = get_array_module(x)
     stride = pair(op, "stride", stride, 1)
     padding = pair(op, "padding", padding, 0)
-    n, c_in, h_in, w_in = x.shape
+    n, _, h_in, w_in = x.shape
     _, c_out, k_h, k_w = w.shape
     h_out = _transposed_output_size(op, h_in, k_h, stride[0], padding[0], "height")
     w_out = _transposed_output_size(op, w_in, k_w, stride[1], padding[1], "width")
 
-    w_mat = w.reshape(c_in, c_out * k_h * k_w)
-    y = xp.empty((n, c_out, h_out, w_out), dtype=x.dtype)
-    for images in image_chunks(n, w_mat.shape[1] * h_in * w_in * x.itemsize):
-        x_mat = x[images].transpose(1, 0, 2, 3).reshape(c_in, -1)            # (c_I, m h_I w_I)
-        cols = (w_mat.T @ x_mat).reshape(c_out, k_h, k_w, -1, h_in, w_in)
-        y[images] = col2im(cols, y[images].shape, stride, padding)
+    y = conv2d_dx(x, w, (n, c_out, h_out, w_out), stride, padding)
     if b is not None:
         y += b[:, None, None]
     return y, (x, w, b is not None, stride, padding)
@@ -81,20 +76,10 @@ def conv_transpose2d_backward(dy, cache):
     """
     x, w, has_bias, stride, padding = cache
     xp = get_array_module(dy)
-    n, c_in, h_in, w_in = x.shape
-    _, c_out, k_h, k_w = w.shape
-
-    w_mat = w.reshape(c_in, c_out * k_h * k_w)
-    dx = xp.empty(x.shape, dtype=x.dtype)
-    dw_mat = xp.zeros_like(w_mat)
-    for images in image_chunks(n, w_mat.shape[1] * h_in * w_in * x.itemsize):
-        dcols = im2col(dy[images], (k_h, k_w), stride, padding).reshape(w_mat.shape[1], -1)
-        x_mat = x[images].transpose(1, 0, 2, 3).reshape(c_in, -1)            # (c_I, m h_I w_I)
-        dx_by_channel = (w_mat @ dcols).reshape(c_in, -1, h_in, w_in)       # (c_I, m, h_I, w_I)
-        dx[images] = dx_by_channel.transpose(1, 0, 2, 3)
-        dw_mat += x_mat @ dcols.T
+    dx = conv2d_matmul(dy, w, stride, padding)
+    dw = conv2d_dw(dy, x, w.shape[2:], stride, padding)
     db = xp.sum(dy, axis=(0, 2, 3)) if has_bias else None
-    return dx, dw_mat.reshape(w.shape), db
+    return dx, dw, db
 
 
 def _check_conv_transpose2d_inputs(op, x, w, b):
