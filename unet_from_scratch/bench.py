@@ -16,8 +16,9 @@ What the numbers mean:
 
 * Each time is the **median** wall-clock time (``time.perf_counter``) of
   ``--repeats`` runs, after ``--warmup`` runs that are not counted (the first
-  run pays for allocating memory and waking up thread pools).  Ours and
-  PyTorch's runs alternate, so both meet the same machine conditions.  The median,
+  run pays for allocating memory and waking up thread pools).  Timings on a
+  small shared machine move by tens of percent from run to run: compare the
+  ratio over a few runs, not one number.  The median,
   not the mean, so that one run disturbed by the operating system does not
   move the result.
 * "fwd" is the forward pass alone; "fwd+bwd" is one forward pass followed by
@@ -97,23 +98,22 @@ COLUMNS = [
 
 # ----------------------------------------------------------------------------- timing
 
-def median_times(fns, repeats, warmup):
-    """Time each function in ``fns``: ``warmup`` untimed calls, then ``repeats`` timed rounds.
+def median_time(fn, repeats, warmup):
+    """Call ``fn()`` ``warmup`` times untimed, then ``repeats`` times; return the median (s).
 
-    Within a round the functions run one after the other, so ours and PyTorch's
-    see the same machine conditions (on a busy 2-core machine that matters more
-    than anything else).  Returns the median time of each function, in seconds.
+    Each contender is timed in a block of its own rather than alternating with
+    the other: NumPy's BLAS threads and PyTorch's OpenMP threads keep spinning
+    for a moment after each call, and alternating them makes each steal the
+    other's cores (PyTorch then measured twice as slow here).
     """
     for _ in range(warmup):
-        for fn in fns:
-            fn()
-    times = [[] for _ in fns]
+        fn()
+    times = []
     for _ in range(repeats):
-        for fn, fn_times in zip(fns, times):
-            start = time.perf_counter()
-            fn()
-            fn_times.append(time.perf_counter() - start)
-    return [statistics.median(fn_times) for fn_times in times]
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
 
 
 # ----------------------------------------------------------------------------- threads
@@ -261,19 +261,18 @@ def benchmark_case(op, c_in, c_out, size, batch, dtype, repeats, warmup, rng):
         "ratio_fwd_bwd": None,
         "max_abs_diff_fwd": None,
     }
+    row["ours_fwd_ms"] = 1000 * median_time(ours_fwd, repeats, warmup)
+    row["ours_fwd_bwd_ms"] = 1000 * median_time(ours_fwd_bwd, repeats, warmup)
     if torch is None:
-        fwd, fwd_bwd = median_times([ours_fwd, ours_fwd_bwd], repeats, warmup)
-        row["ours_fwd_ms"], row["ours_fwd_bwd_ms"] = 1000 * fwd, 1000 * fwd_bwd
         return row
 
     leaves = torch_leaves(inputs)
     dy_t = torch.from_numpy(dy)
     y_t = torch_forward(op, leaves)
     row["max_abs_diff_fwd"] = float(np.max(np.abs(y - y_t.detach().numpy())))
-    times = median_times([ours_fwd, ours_fwd_bwd, lambda: torch_forward(op, leaves),
-                          lambda: torch_forward_backward(op, leaves, dy_t)], repeats, warmup)
-    (row["ours_fwd_ms"], row["ours_fwd_bwd_ms"],
-     row["torch_fwd_ms"], row["torch_fwd_bwd_ms"]) = (1000 * t for t in times)
+    row["torch_fwd_ms"] = 1000 * median_time(lambda: torch_forward(op, leaves), repeats, warmup)
+    row["torch_fwd_bwd_ms"] = 1000 * median_time(lambda: torch_forward_backward(op, leaves, dy_t),
+                                                 repeats, warmup)
     row["ratio_fwd_bwd"] = row["ours_fwd_bwd_ms"] / row["torch_fwd_bwd_ms"]
     return row
 
