@@ -39,26 +39,44 @@ def test_wrong_ndim(forward, args):
         forward(*args)
 
 
-def test_weight_wrong_ndim():
-    with raises(ValueError, "conv2d_forward: w must be 4-D (N, C, H, W), got 2-D"):
+def test_weight_wrong_ndim_names_its_layout():
+    with raises(ValueError, "conv2d_forward: w must be 4-D (c_out, c_in, k_h, k_w), got 2-D "
+                            "(w.shape=(32, 3))"):
         ops.conv2d_forward(X, np.zeros((32, 3), np.float32))
+    with raises(ValueError, "conv_transpose2d_forward: w must be 4-D (c_in, c_out, k_h, k_w), got 3-D"):
+        ops.conv_transpose2d_forward(X, np.zeros((3, 4, 2), np.float32))
 
 
-@pytest.mark.parametrize("forward, args", [
-    (ops.conv2d_forward, (X.astype(np.int64), W)),
-    (ops.max_pool2d_forward, (X.astype(np.uint8),)),
-    (ops.relu_forward, (X.astype(np.int32),)),
-    (ops.sigmoid_forward, (X.astype(bool),)),
+def test_empty_kernel():
+    with raises(ValueError, "conv2d_forward: w must have no empty axis, got w.shape=(4, 3, 0, 3)"):
+        ops.conv2d_forward(X, np.zeros((4, 3, 0, 3), np.float32))
+
+
+@pytest.mark.parametrize("forward, args, name", [
+    (ops.conv2d_forward, (X.astype(np.int64), W), "x"),
+    (ops.conv2d_forward, (X, W.astype(np.int64)), "w"),
+    (ops.conv_transpose2d_forward, (X.astype(np.int32), np.zeros((3, 2, 2, 2))), "x"),
+    (ops.max_pool2d_forward, (X.astype(np.uint8),), "x"),
+    (ops.relu_forward, (X.astype(np.int32),), "x"),
+    (ops.sigmoid_forward, (X.astype(bool),), "x"),
+    (ops.concat_forward, (X, X.astype(np.int16)), r"xs\[1\]"),
+    (ops.center_crop_forward, (X.astype(np.int64), 2), "x"),
+    (ops.bias_add_forward, (X.astype(np.int64), np.zeros(3)), "x"),
+    (ops.sigmoid_forward, (X.astype(np.float16),), "x"),
 ])
-def test_non_float_dtype(forward, args):
-    with pytest.raises(TypeError, match=rf"{forward.__name__}: x must have a floating-point dtype "
-                                        r"\(float32 or float64\), got (int|uint|bool)"):
+def test_non_float_dtype(forward, args, name):
+    with pytest.raises(TypeError, match=rf"{forward.__name__}: {name} must have a floating-point "
+                                        r"dtype \(float32 or float64\), got (int|uint|bool|float16)"):
         forward(*args)
 
 
 def test_not_an_array():
     with raises(TypeError, "relu_forward: x must be a NumPy or CuPy array, got list"):
         ops.relu_forward([1.0, -1.0])
+    with raises(TypeError, "conv2d_forward: b must be a NumPy or CuPy array, got list"):
+        ops.conv2d_forward(X, np.zeros((4, 3, 3, 3), np.float32), [0.0, 0.0, 0.0, 0.0])
+    with raises(TypeError, "bias_add_forward: b must be a NumPy or CuPy array, got None"):
+        ops.bias_add_forward(X, None)
 
 
 def test_mixed_dtypes_are_refused_not_upcast():
@@ -67,6 +85,10 @@ def test_mixed_dtypes_are_refused_not_upcast():
         ops.conv2d_forward(X, np.zeros((4, 3, 3, 3)))
     with raises(TypeError, "conv2d_forward: b has dtype float64 but x has dtype float32"):
         ops.conv2d_forward(X, np.zeros((4, 3, 3, 3), np.float32), np.zeros(4))
+    with raises(TypeError, "conv_transpose2d_forward: w has dtype float64 but x has dtype float32"):
+        ops.conv_transpose2d_forward(X, np.zeros((3, 4, 2, 2)))
+    with raises(TypeError, "bias_add_forward: b has dtype float64 but x has dtype float32"):
+        ops.bias_add_forward(X, np.zeros(3))
 
 
 def test_bias_of_wrong_size():
@@ -86,12 +108,12 @@ def test_kernel_larger_than_padded_input():
         ops.max_pool2d_forward(x, (2, 9))
 
 
-@pytest.mark.parametrize("forward, args, name", [
-    (ops.conv2d_forward, (X, np.zeros((4, 3, 3, 3), np.float32)), "stride"),
-    (ops.conv_transpose2d_forward, (X, np.zeros((3, 4, 2, 2), np.float32)), "stride"),
-    (ops.max_pool2d_forward, (X, 2), "stride"),
+@pytest.mark.parametrize("forward, args", [
+    (ops.conv2d_forward, (X, np.zeros((4, 3, 3, 3), np.float32))),
+    (ops.conv_transpose2d_forward, (X, np.zeros((3, 4, 2, 2), np.float32))),
+    (ops.max_pool2d_forward, (X, 2)),
 ])
-def test_stride_below_one(forward, args, name):
+def test_stride_below_one(forward, args):
     with raises(ValueError, f"{forward.__name__}: stride must be >= 1, got 0"):
         forward(*args, stride=0)
 
@@ -104,6 +126,10 @@ def test_bad_padding_and_kernel_size():
         ops.max_pool2d_forward(X, 2.5)
     with raises(ValueError, "max_pool2d_forward: kernel_size must be >= 1, got 0"):
         ops.max_pool2d_forward(X, 0)
+    with raises(TypeError, "conv2d_forward: stride must be an int or a pair of ints, got True"):
+        ops.conv2d_forward(X, np.zeros((4, 3, 3, 3), np.float32), stride=True)
+    y, _ = ops.max_pool2d_forward(X, np.int64(2), (np.int32(2), 2))     # NumPy ints are ints
+    assert y.shape == (8, 3, 48, 48)
 
 
 def test_conv_transpose_output_must_be_positive():
@@ -118,6 +144,11 @@ def test_concat_mismatched_spatial_sizes():
     with raises(ValueError, "concat_forward: every input must have the batch size and spatial size "
                             "of xs[0] (n=2, h, w=(8, 8)), got xs[1].shape=(2, 4, 6, 6)"):
         ops.concat_forward(a, b)
+    with raises(ValueError, "concat_forward: every input must have the batch size and spatial size "
+                            "of xs[0] (n=2, h, w=(8, 8)), got xs[1].shape=(3, 4, 8, 8)"):
+        ops.concat_forward(a, np.zeros((3, 4, 8, 8), np.float32))
+    with raises(ValueError, "concat_forward: xs[1] must be 4-D (N, C, H, W), got 3-D"):
+        ops.concat_forward(a, np.zeros((4, 8, 8), np.float32))
     with raises(ValueError, "concat_forward: expected at least 2 arrays, got 1"):
         ops.concat_forward(a)
     with raises(TypeError, "concat_forward: xs[1] has dtype float64 but xs[0] has dtype float32"):
@@ -128,3 +159,34 @@ def test_center_crop_larger_than_input():
     with raises(ValueError, "center_crop_forward: size (100, 50) is larger than the input's spatial "
                             "size (96, 96) (x.shape=(8, 3, 96, 96))"):
         ops.center_crop_forward(X, (100, 50))
+
+
+def _forward_for_backward_checks():
+    """One small forward pass of every op in float32, with its backward: (name, y, backward, cache)."""
+    x = np.ones((2, 3, 6, 6), np.float32)
+    cases = []
+    for name, forward, args in [
+        ("conv2d", ops.conv2d_forward, (x, np.ones((4, 3, 3, 3), np.float32), np.ones(4, np.float32))),
+        ("conv_transpose2d", ops.conv_transpose2d_forward, (x, np.ones((3, 2, 2, 2), np.float32))),
+        ("max_pool2d", ops.max_pool2d_forward, (x,)),
+        ("concat", ops.concat_forward, (x, x)),
+        ("center_crop", ops.center_crop_forward, (x, 4)),
+        ("relu", ops.relu_forward, (x,)),
+        ("sigmoid", ops.sigmoid_forward, (x,)),
+        ("bias_add", ops.bias_add_forward, (x, np.ones(3, np.float32))),
+    ]:
+        y, cache = forward(*args)
+        cases.append((name, y, getattr(ops, f"{name}_backward"), cache))
+    return cases
+
+
+@pytest.mark.parametrize("name, y, backward, cache", _forward_for_backward_checks(),
+                         ids=lambda v: v if isinstance(v, str) else "")
+def test_backward_refuses_a_bad_upstream_gradient(name, y, backward, cache):
+    """A dy of the wrong shape would broadcast, and a float64 one would upcast, silently."""
+    with raises(ValueError, f"{name}_backward: dy must have the forward output's shape {y.shape}, "
+                            f"got dy.shape={y[:1].shape}"):
+        backward(y[:1].copy(), cache)
+    with raises(TypeError, f"{name}_backward: dy has dtype float64 but the forward pass ran in "
+                           f"float32; cast it explicitly"):
+        backward(y.astype(np.float64), cache)

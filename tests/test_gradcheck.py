@@ -91,6 +91,29 @@ def test_tolerances_decide(rng):
     assert elementwise_check(product_forward, slightly_wrong, [a, b], rtol=1e-2).passed
 
 
+def test_small_gradients_are_checked_relatively(rng):
+    """Gradients of order 1e-4, 0.005 % wrong, are far above the rounding floor: caught."""
+    a, b = random_array(rng, (3, 4)), random_array(rng, (3, 4)) * 1e-4
+
+    def slightly_wrong(dy, cache):
+        da, db = product_backward(dy, cache)
+        return da * (1 + 5e-5), db
+
+    report = elementwise_check(product_forward, slightly_wrong, [a, b])
+    assert report.rounding_floor < 1e-12
+    assert not report["a"].passed and report["b"].passed
+    assert report["a"].max_rel_error == pytest.approx(2.5e-5, rel=1e-3)
+
+
+def test_exact_zero_gradients_pass_and_the_arrays_are_kept(rng):
+    """ReLU on negative inputs: analytic and numeric gradients are both exactly 0."""
+    x = -np.abs(random_array(rng, (2, 3))) - 0.1
+    report = elementwise_check(ops.relu_forward, ops.relu_backward, [x])
+    assert report.passed
+    np.testing.assert_array_equal(report["x"].analytic, 0.0)
+    np.testing.assert_array_equal(report["x"].numeric, 0.0)
+
+
 def test_inputs_are_not_modified_and_float32_is_checked_in_float64(rng):
     x = random_array(rng, (2, 1, 4, 4), np.float32)
     w = random_array(rng, (2, 1, 3, 3), np.float32)
@@ -107,13 +130,22 @@ def test_directional_per_input_and_joint(rng):
     a, b = random_array(rng, (3, 4)), random_array(rng, (3, 4))
     report = directional_check(product_forward, product_backward, [a, b], per_input=False)
     assert [e.name for e in report.entries] == ["(all)"]
-    assert "analytic" in report.entries[0].detail and "numeric" in report.entries[0].detail
+    entry = report.entries[0]
+    assert "analytic" in entry.detail and "numeric" in entry.detail
+    # the direction is kept and has unit length over everything it moved
+    norm = sum(float((d ** 2).sum()) for d in entry.direction.values()) ** 0.5
+    assert norm == pytest.approx(1.0)
+    assert entry.analytic == pytest.approx(sum(float((g * entry.direction[k]).sum())
+                                               for k, g in enumerate(product_backward(
+                                                   np.random.default_rng(0).standard_normal(a.shape),
+                                                   (a, b)))))
 
 
 def test_report_is_readable(rng):
     a, b = random_array(rng, (3, 4)), random_array(rng, (3, 4))
     text = repr(elementwise_check(product_forward, product_backward, [a, b], names=["left", "right"]))
     assert text.splitlines()[0].startswith("elementwise gradient check in float64")
+    assert "rounding floor=" in text and "seed=0" in text
     assert "PASSED" in text and "left" in text and "right" in text and "(3, 4)" in text
 
 

@@ -13,6 +13,8 @@ a driver, or without a device) simply has no GPU: :func:`gpu_available`
 returns ``False`` and never raises.
 """
 
+import sys
+
 import numpy as np
 
 DEVICES = ("cpu", "cuda")
@@ -35,8 +37,13 @@ def _import_cupy():
 
 
 def is_cupy_array(x):
-    """True when ``x`` is a ``cupy.ndarray`` (False whenever CuPy is absent)."""
-    cupy = _import_cupy()
+    """True when ``x`` is a ``cupy.ndarray`` (False whenever CuPy is absent).
+
+    Looks CuPy up among the modules already imported instead of importing it: if
+    nobody has imported CuPy, no CuPy array can exist, and a NumPy-only run never
+    pays for CuPy's slow import.
+    """
+    cupy = sys.modules.get("cupy")
     return cupy is not None and isinstance(x, cupy.ndarray)
 
 
@@ -53,7 +60,7 @@ def get_array_module(*arrays):
     """
     for a in arrays:
         if is_cupy_array(a):
-            return _import_cupy()
+            return sys.modules["cupy"]
     return np
 
 

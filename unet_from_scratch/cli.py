@@ -54,8 +54,8 @@ def run_gradcheck(args):
     failed = []
     start = time.perf_counter()
     for index, (title, forward, backward, inputs, names) in enumerate(checks, 1):
-        report = check(forward, backward, inputs, names, rtol=args.rtol, atol=args.atol,
-                       seed=args.seed)
+        report = check(forward, backward, inputs, names, eps=args.eps, rtol=args.rtol,
+                       atol=args.atol, seed=args.seed)
         print(f"[{index}/{len(checks)}] {title}\n{report}\n", flush=True)
         if not report.passed:
             failed.append(title)
@@ -87,9 +87,11 @@ def build_parser():
                                 "(default: %(default)s)")
     gradcheck.add_argument("--rtol", type=float, default=1e-6,
                            help="relative tolerance (default: %(default)g)")
-    gradcheck.add_argument("--atol", type=float, default=1e-8,
-                           help="absolute tolerance, for gradients that are (nearly) zero "
+    gradcheck.add_argument("--atol", type=float, default=0.0,
+                           help="absolute allowance on top of the rounding floor "
                                 "(default: %(default)g)")
+    gradcheck.add_argument("--eps", type=float, default=1e-5,
+                           help="finite-difference step (default: %(default)g)")
     gradcheck.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     gradcheck.set_defaults(run=run_gradcheck)
 

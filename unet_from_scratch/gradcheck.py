@@ -15,9 +15,9 @@ must return.  Central differences,
 
     dL/dx[i] ~ (L(x + eps e_i) - L(x - eps e_i)) / (2 eps),
 
-have an error of order eps^2 (truncation) plus roughly 1e-16 |L| / eps (rounding),
-which is why the inputs are copied to **float64** first: in float32 the
-rounding term alone is about 1e-7 / eps, larger than any useful tolerance.
+have an error of order eps^2 (truncation) plus the rounding of L divided by eps,
+which is why the inputs are copied to **float64** first: in float32 the rounding
+term alone is about 1e-7 |L| / eps, larger than any useful tolerance.
 
 * :func:`elementwise_check` perturbs every element of every input: 2 forward
   passes per element -- exact and thorough, for small ops.
@@ -26,10 +26,17 @@ rounding term alone is about 1e-7 / eps, larger than any useful tolerance.
   central difference: 2 forward passes per input, so a whole network can be
   checked in seconds.
 
-An element passes when ``|a - n| <= atol`` or ``|a - n| / max(1e-8, |a| + |n|) <= rtol``
-(``a`` analytic, ``n`` numeric): the relative error is what a student reads,
-and the absolute floor keeps gradients that are exactly 0 (a ReLU's negative
-side, a pooling window's losers) from failing on rounding noise.
+The comparison, for an analytic value ``a`` and a numeric one ``n``:
+
+    relative error = |a - n| / max(1e-8, |a| + |n|)
+    passed         when  relative error <= rtol  or  |a - n| <= atol + rounding floor
+
+The *rounding floor* is ``2.2e-16 * sum(|y * dy|) / eps``: the size of the
+float64 rounding error of L, magnified by the division by eps.  Below it a
+difference between ``a`` and ``n`` is noise, not a bug; it matters only for
+gradients that are (nearly) zero -- a ReLU's negative side, a saturated
+sigmoid -- whose relative error is meaningless.  ``atol`` (0 by default) adds
+an allowance of the caller's own.
 
 The checks return a :class:`GradCheckReport`; raising is the caller's choice
 (``report.raise_if_failed()``).
@@ -44,18 +51,27 @@ from .backend import asnumpy, get_array_module, is_array
 
 DEFAULT_EPS = 1e-5
 DEFAULT_RTOL = 1e-6
-DEFAULT_ATOL = 1e-8
+DEFAULT_ATOL = 0.0
+FLOAT64_EPS = float(np.finfo(np.float64).eps)
 
 
 @dataclass
 class GradCheckEntry:
-    """The outcome of the check for one input (or parameter)."""
+    """The outcome of the check for one input (or parameter).
+
+    ``analytic`` and ``numeric`` hold what was compared (arrays of the input's shape
+    for the elementwise check, two numbers for the directional one) and ``direction``
+    the direction moved along (directional check only), for a closer look at a failure.
+    """
     name: str
     shape: tuple
     max_abs_error: float
     max_rel_error: float
     passed: bool
     detail: str = ""     # where the worst element was, or the two directional numbers
+    analytic: object = field(default=None, repr=False)
+    numeric: object = field(default=None, repr=False)
+    direction: object = field(default=None, repr=False)
 
 
 @dataclass
@@ -66,6 +82,7 @@ class GradCheckReport:
     rtol: float
     atol: float
     seed: int
+    rounding_floor: float
     entries: list = field(default_factory=list)
 
     @property
@@ -86,13 +103,14 @@ class GradCheckReport:
     def __repr__(self):
         verdict = "PASSED" if self.passed else "FAILED"
         lines = [f"{self.method} gradient check in float64 (eps={self.eps:g}, rtol={self.rtol:g}, "
-                 f"atol={self.atol:g}, seed={self.seed}): {verdict}"]
+                 f"atol={self.atol:g}, rounding floor={self.rounding_floor:.1e}, seed={self.seed}): "
+                 f"{verdict}"]
         width = max([len("input")] + [len(e.name) for e in self.entries])
         lines.append(f"  {'input':<{width}}  {'shape':<18} {'max abs err':>11} {'max rel err':>11}  ok")
         for e in self.entries:
             ok = "yes" if e.passed else "NO"
             lines.append(f"  {e.name:<{width}}  {str(e.shape):<18} {e.max_abs_error:11.2e} "
-                         f"{e.max_rel_error:11.2e}  {ok}   {e.detail}".rstrip())
+                         f"{e.max_rel_error:11.2e}  {ok:<3}  {e.detail}".rstrip())
         return "\n".join(lines)
 
     __str__ = __repr__
@@ -112,11 +130,11 @@ def elementwise_check(forward, backward, inputs, names=None, *, eps=DEFAULT_EPS,
         seed: seeds the random upstream gradient ``dy``.
     Returns:
         A :class:`GradCheckReport` with, per input, the largest absolute and relative
-        error and the element where the relative error was worst.
+        error and the element where the error mattered most.
     Cost: 2 forward passes per input element -- keep inputs small.
     """
-    inputs, names, dy, analytic = _prepare(forward, backward, inputs, names, seed)
-    report = GradCheckReport("elementwise", eps, rtol, atol, seed)
+    inputs, names, dy, analytic, floor = _prepare(forward, backward, inputs, names, seed, eps)
+    report = GradCheckReport("elementwise", eps, rtol, atol, seed, floor)
     for k, x in enumerate(inputs):
         if x is None:
             continue
@@ -131,7 +149,7 @@ def elementwise_check(forward, backward, inputs, names=None, *, eps=DEFAULT_EPS,
             flat_x[i] = original
             flat_numeric[i] = (plus - minus) / (2 * eps)
         report.entries.append(_compare_arrays(names[k], asnumpy(analytic[k]), asnumpy(numeric),
-                                              rtol, atol))
+                                              rtol, atol + floor))
     return report
 
 
@@ -144,17 +162,18 @@ def directional_check(forward, backward, inputs, names=None, *, eps=DEFAULT_EPS,
             the last entry, ``(all)``, always moves every input at once.
     Returns:
         A :class:`GradCheckReport`; each entry's ``detail`` gives both numbers, the
-        analytic ``sum(grad * d)`` and the numeric derivative.
+        analytic ``sum(grad * d)`` and the numeric derivative, and its ``direction``
+        the direction itself.
     The direction is drawn from a standard normal with generator seed ``seed + 1``
     (the report prints the seed, so a failing direction can be drawn again) and
     scaled to unit length over everything it moves.
     """
-    inputs, names, dy, analytic = _prepare(forward, backward, inputs, names, seed)
+    inputs, names, dy, analytic, floor = _prepare(forward, backward, inputs, names, seed, eps)
     rng = np.random.default_rng(seed + 1)
     directions = [None if x is None else
                   get_array_module(x).asarray(rng.standard_normal(x.shape))
                   for x in inputs]
-    report = GradCheckReport("directional", eps, rtol, atol, seed)
+    report = GradCheckReport("directional", eps, rtol, atol, seed, floor)
     present = [k for k, x in enumerate(inputs) if x is not None]
     groups = [([k], names[k]) for k in present] if per_input else []
     groups.append((present, "(all)"))
@@ -164,20 +183,24 @@ def directional_check(forward, backward, inputs, names=None, *, eps=DEFAULT_EPS,
         predicted = sum(float((analytic[k] * step[k]).sum()) for k in members)
         measured = _directional_derivative(forward, inputs, dy, step, eps)
         shape = inputs[members[0]].shape if len(members) == 1 else ()
-        report.entries.append(_compare_numbers(name, shape, predicted, measured, rtol, atol))
+        entry = _compare_numbers(name, shape, predicted, measured, rtol, atol + floor)
+        entry.direction = step[members[0]] if len(members) == 1 else step
+        report.entries.append(entry)
     return report
 
 
 # --- the pieces ----------------------------------------------------------------------------
 
-def _prepare(forward, backward, inputs, names, seed):
-    """float64 copies of the inputs, their names, a random dy and the analytic gradients."""
+def _prepare(forward, backward, inputs, names, seed, eps):
+    """float64 copies of the inputs, their names, a random dy, the analytic gradients and the
+    rounding floor of the numeric derivatives."""
     inputs = [_as_float64(x) for x in inputs]
     names = list(names) if names is not None else _default_names(forward, len(inputs))
     if len(names) != len(inputs):
         raise ValueError(f"gradcheck: got {len(names)} names for {len(inputs)} inputs")
     y, cache = forward(*inputs)
     dy = _random_upstream(y, seed)
+    floor = FLOAT64_EPS * _objective_magnitude(y, dy) / eps
     grads = backward(dy, cache)
     grads = list(grads) if isinstance(grads, (tuple, list)) else [grads]
     if len(grads) != len(inputs):
@@ -188,7 +211,7 @@ def _prepare(forward, backward, inputs, names, seed):
             given = "None" if g is None else f"shape {tuple(g.shape)}"
             raise ValueError(f"gradcheck: backward returned {given} as the gradient of {name}, "
                              f"expected shape {tuple(x.shape)}")
-    return inputs, names, dy, grads
+    return inputs, names, dy, grads, floor
 
 
 def _as_float64(x):
@@ -203,11 +226,12 @@ def _as_float64(x):
 
 def _default_names(forward, count):
     try:
-        params = list(inspect.signature(forward).parameters)
+        params = list(inspect.signature(forward).parameters.values())
     except (TypeError, ValueError):
         params = []
-    if len(params) >= count and not any(p.startswith("*") for p in params[:count]):
-        return params[:count]
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    if len(params) >= count and all(p.kind in positional for p in params[:count]):
+        return [p.name for p in params[:count]]
     return [f"inputs[{k}]" for k in range(count)]
 
 
@@ -227,6 +251,13 @@ def _objective(forward, inputs, dy):
     return float((y * dy).sum())
 
 
+def _objective_magnitude(y, dy):
+    """sum(|y * dy|): the scale of L's terms, which sets the size of its rounding error."""
+    if not is_array(y) or y.ndim == 0:
+        return abs(float(y) * dy)
+    return float(abs(y * dy).sum())
+
+
 def _directional_derivative(forward, inputs, dy, step, eps):
     """(L(x + eps d) - L(x - eps d)) / (2 eps), moving the inputs in ``step`` along their d."""
     def moved(sign):
@@ -234,26 +265,30 @@ def _directional_derivative(forward, inputs, dy, step, eps):
     return (_objective(forward, moved(+1), dy) - _objective(forward, moved(-1), dy)) / (2 * eps)
 
 
+def _relative_error(analytic, numeric):
+    return np.abs(analytic - numeric) / np.maximum(1e-8, np.abs(analytic) + np.abs(numeric))
+
+
 def _compare_arrays(name, analytic, numeric, rtol, atol):
     abs_error = np.abs(analytic - numeric)
-    rel_error = abs_error / np.maximum(1e-8, np.abs(analytic) + np.abs(numeric))
+    rel_error = _relative_error(analytic, numeric)
     passed = bool(np.all((abs_error <= atol) | (rel_error <= rtol)))
     detail = ""
     if analytic.size:
-        # The worst element: the largest relative error among those above the absolute
-        # floor, or simply the largest absolute error when every element is below it.
+        # The element that matters most: the largest relative error among those above the
+        # absolute allowance, or simply the largest absolute error when all are below it.
         above_floor = np.where(abs_error > atol, rel_error, 0.0)
         score = above_floor if above_floor.any() else abs_error
         worst = np.unravel_index(int(np.argmax(score)), analytic.shape)
         detail = (f"worst at {name}[{', '.join(map(str, worst))}]: analytic {analytic[worst]:.6g}, "
                   f"numeric {numeric[worst]:.6g}")
     return GradCheckEntry(name, tuple(analytic.shape), float(abs_error.max(initial=0.0)),
-                          float(rel_error.max(initial=0.0)), passed, detail)
+                          float(rel_error.max(initial=0.0)), passed, detail, analytic, numeric)
 
 
 def _compare_numbers(name, shape, analytic, numeric, rtol, atol):
     abs_error = abs(analytic - numeric)
-    rel_error = abs_error / max(1e-8, abs(analytic) + abs(numeric))
+    rel_error = float(_relative_error(analytic, numeric))
     passed = abs_error <= atol or rel_error <= rtol
     detail = f"analytic {analytic:.10g}, numeric {numeric:.10g}"
-    return GradCheckEntry(name, tuple(shape), abs_error, rel_error, passed, detail)
+    return GradCheckEntry(name, tuple(shape), abs_error, rel_error, passed, detail, analytic, numeric)

@@ -15,12 +15,13 @@ stride s_h, s_w; zero padding p_h, p_w.
 """
 
 import math
+import numbers
 
 import numpy as np
 
 
 def _pair(value):
-    return (value, value) if isinstance(value, int) else tuple(value)
+    return (value, value) if isinstance(value, numbers.Integral) else tuple(value)
 
 
 # --- convolution ---------------------------------------------------------------------------
@@ -158,7 +159,8 @@ def max_pool2d_forward(x, kernel_size=2, stride=None):
         for c in range(channels):
             for i in range(h_out):
                 for j in range(w_out):
-                    best, best_at = -math.inf, None
+                    best_at = (s_h * i, s_w * j)          # start with the window's first pixel
+                    best = x[n, c, s_h * i, s_w * j]
                     for p in range(k_h):
                         for q in range(k_w):
                             value = x[n, c, s_h * i + p, s_w * j + q]

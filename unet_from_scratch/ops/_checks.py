@@ -2,7 +2,7 @@
 
 Every message names the op, what was expected and what was given, e.g.
 ``conv2d_forward: x has 3 channels but w expects 1 (x.shape=(8, 3, 96, 96), w.shape=(32, 1, 3, 3))``.
-A wrong *type* (not an array, not a float dtype, mixed dtypes) raises ``TypeError``;
+A wrong *type* (not an array, not float32/float64, mixed dtypes) raises ``TypeError``;
 a wrong *value* (shape, size, stride) raises ``ValueError``.
 """
 
@@ -12,25 +12,35 @@ import numpy as np
 
 from ..backend import get_array_module, is_array
 
+FLOAT_DTYPES = (np.float32, np.float64)
+IMAGE_LAYOUT = "(N, C, H, W)"
 
-def check_array(op, name, x, ndim=None):
-    """Check that ``x`` is a floating-point NumPy/CuPy array with ``ndim`` dimensions (any if None)."""
+
+def check_array(op, name, x, ndim=None, layout=""):
+    """Check that ``x`` is a float32/float64 NumPy or CuPy array with ``ndim`` dimensions
+    (any number if None); ``layout`` names the axes in the message, e.g. "(N, C, H, W)"."""
     if not is_array(x):
         raise TypeError(f"{op}: {name} must be a NumPy or CuPy array, got {type(x).__name__}")
-    if not np.issubdtype(x.dtype, np.floating):
+    if x.dtype not in FLOAT_DTYPES:
         raise TypeError(f"{op}: {name} must have a floating-point dtype (float32 or float64), "
                         f"got {x.dtype}")
     if ndim is not None and x.ndim != ndim:
-        layout = {4: " (N, C, H, W)", 1: " (C,)"}.get(ndim, "")
+        layout = f" {layout}" if layout else ""
         raise ValueError(f"{op}: {name} must be {ndim}-D{layout}, got {x.ndim}-D "
                          f"({name}.shape={tuple(x.shape)})")
 
 
+def check_image(op, name, x):
+    """Check a batch of images: a float array laid out (N, C, H, W)."""
+    check_array(op, name, x, 4, IMAGE_LAYOUT)
+
+
 def check_same_dtype_and_device(op, x, x_name="x", **others):
-    """Check that every array in ``others`` has ``x``'s dtype and lives on the same device.
+    """Check that every array in ``others`` (None is skipped) has ``x``'s dtype and device.
 
     Mixed dtypes would make NumPy upcast float32 to float64 silently, and mixed
     devices would copy behind the caller's back; both are refused instead.
+    The arrays must already have passed :func:`check_array`.
     """
     xp = get_array_module(x)
     for name, a in others.items():
@@ -48,9 +58,31 @@ def check_bias(op, b, channels):
     """Check an optional bias: ``None`` or a float array of shape ``(channels,)``."""
     if b is None:
         return
-    check_array(op, "b", b, 1)
+    check_array(op, "b", b, 1, "(C,)")
     if b.shape[0] != channels:
         raise ValueError(f"{op}: b must have shape ({channels},), got b.shape={tuple(b.shape)}")
+
+
+def check_kernel(op, w, layout):
+    """Check convolution weights: a 4-D float array in ``layout`` with a kernel of at least 1x1."""
+    check_array(op, "w", w, 4, layout)
+    if min(w.shape) < 1:
+        raise ValueError(f"{op}: w must have no empty axis, got w.shape={tuple(w.shape)} "
+                         f"(laid out {layout})")
+
+
+def check_upstream(op, dy, shape, dtype):
+    """Check the upstream gradient of a backward pass: an array of the forward output's shape and dtype.
+
+    Without this, NumPy would broadcast a wrongly shaped ``dy`` or upcast a float64 one silently.
+    """
+    check_array(op, "dy", dy)
+    if tuple(dy.shape) != tuple(shape):
+        raise ValueError(f"{op}: dy must have the forward output's shape {tuple(shape)}, "
+                         f"got dy.shape={tuple(dy.shape)}")
+    if dy.dtype != dtype:
+        raise TypeError(f"{op}: dy has dtype {dy.dtype} but the forward pass ran in {dtype}; "
+                        f"cast it explicitly")
 
 
 def pair(op, name, value, minimum):
@@ -58,23 +90,25 @@ def pair(op, name, value, minimum):
 
     Accepts an int or a pair of ints, as PyTorch does for kernel sizes, strides and padding.
     """
-    if isinstance(value, numbers.Integral):
+    if _is_int(value):
         values = (value, value)
     else:
         values = tuple(value) if isinstance(value, (tuple, list)) else ()
-    if len(values) != 2 or not all(isinstance(v, numbers.Integral) for v in values):
+    if len(values) != 2 or not all(_is_int(v) for v in values):
         raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
     if min(values) < minimum:
         raise ValueError(f"{op}: {name} must be >= {minimum}, got {value!r}")
     return int(values[0]), int(values[1])
 
 
-def output_size(op, size, kernel, stride, padding, axis_name):
-    """Output length of a sliding window: ``floor((size + 2 padding - kernel) / stride) + 1``.
+def check_kernel_fits(op, input_size, kernel, padding):
+    """Check, per axis, that a ``kernel`` (pair) fits inside the ``input_size`` (pair) plus padding."""
+    for axis_name, size, k, p in zip(("height", "width"), input_size, kernel, padding):
+        if k > size + 2 * p:
+            raise ValueError(f"{op}: kernel {axis_name} {k} is larger than the padded input "
+                             f"{axis_name} {size} + 2*{p} = {size + 2 * p}")
 
-    Raises when the kernel does not fit in the padded input.
-    """
-    if kernel > size + 2 * padding:
-        raise ValueError(f"{op}: kernel {axis_name} {kernel} is larger than the padded input "
-                         f"{axis_name} {size} + 2*{padding} = {size + 2 * padding}")
-    return (size + 2 * padding - kernel) // stride + 1
+
+def _is_int(value):
+    """An int (NumPy ints included), but not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))

@@ -9,7 +9,7 @@ bias apart (for example after a bias-free convolution).
 """
 
 from ..backend import get_array_module
-from ._checks import check_array, check_bias, check_same_dtype_and_device
+from ._checks import check_bias, check_image, check_same_dtype_and_device, check_upstream
 
 
 def bias_add_forward(x, b):
@@ -18,17 +18,22 @@ def bias_add_forward(x, b):
     Inputs:
         x: (n, c, h, w) float array; b: (c,) array of ``x``'s dtype.
     Returns:
-        y: (n, c, h, w); cache: None (the backward needs nothing).
+        y: (n, c, h, w); cache: the output's shape and dtype (the backward needs nothing else).
     """
     op = "bias_add_forward"
-    check_array(op, "x", x, 4)
-    check_array(op, "b", b, 1)
-    check_same_dtype_and_device(op, x, b=b)
+    check_image(op, "x", x)
+    if b is None:
+        raise TypeError(f"{op}: b must be a NumPy or CuPy array, got None")
     check_bias(op, b, x.shape[1])
-    return x + b[:, None, None], None
+    check_same_dtype_and_device(op, x, b=b)
+    y = x + b[:, None, None]
+    return y, (y.shape, y.dtype)
 
 
 def bias_add_backward(dy, cache):
-    """Gradients of :func:`bias_add_forward`: ``dx = dy`` and ``db`` summed over n, h, w."""
+    """Gradients of :func:`bias_add_forward`: ``dx = dy`` (a copy, which a caller may add to
+    in place) and ``db`` summed over n, h, w."""
+    y_shape, dtype = cache
+    check_upstream("bias_add_backward", dy, y_shape, dtype)
     xp = get_array_module(dy)
-    return dy, xp.sum(dy, axis=(0, 2, 3))
+    return dy.copy(), xp.sum(dy, axis=(0, 2, 3))

@@ -12,7 +12,7 @@ affect the output.
 """
 
 from ..backend import get_array_module
-from ._checks import check_array, pair
+from ._checks import check_image, check_upstream, pair
 
 
 def center_crop_forward(x, size):
@@ -23,10 +23,10 @@ def center_crop_forward(x, size):
         size: int or pair (h_O, w_O), 1 <= h_O <= h_I, 1 <= w_O <= w_I.
     Returns:
         y: (n, c, h_O, w_O) array (a copy).
-        cache: the input shape and the crop offsets.
+        cache: the input's and output's shapes, the dtype and the crop offsets.
     """
     op = "center_crop_forward"
-    check_array(op, "x", x, 4)
+    check_image(op, "x", x)
     h_out, w_out = pair(op, "size", size, 1)
     h_in, w_in = x.shape[2:]
     if h_out > h_in or w_out > w_in:
@@ -34,7 +34,7 @@ def center_crop_forward(x, size):
                          f"{(h_in, w_in)} (x.shape={tuple(x.shape)})")
     top, left = (h_in - h_out) // 2, (w_in - w_out) // 2
     y = x[:, :, top:top + h_out, left:left + w_out].copy()
-    return y, (x.shape, top, left)
+    return y, (x.shape, y.shape, y.dtype, top, left)
 
 
 def center_crop_backward(dy, cache):
@@ -46,9 +46,10 @@ def center_crop_backward(dy, cache):
     Returns:
         dx: (n, c, h_I, w_I).
     """
-    x_shape, top, left = cache
+    x_shape, y_shape, dtype, top, left = cache
+    check_upstream("center_crop_backward", dy, y_shape, dtype)
     xp = get_array_module(dy)
-    h_out, w_out = dy.shape[2:]
+    h_out, w_out = y_shape[2:]
     dx = xp.zeros(x_shape, dtype=dy.dtype)
     dx[:, :, top:top + h_out, left:left + w_out] = dy
     return dx

@@ -9,7 +9,7 @@ up-convolution and partly down the skip path to the encoder.
 """
 
 from ..backend import get_array_module
-from ._checks import check_array, check_same_dtype_and_device
+from ._checks import check_image, check_same_dtype_and_device, check_upstream
 
 
 def concat_forward(*xs):
@@ -19,13 +19,13 @@ def concat_forward(*xs):
         *xs: two or more (n, c_k, h, w) float arrays of one dtype and equal n, h, w.
     Returns:
         y: (n, sum c_k, h, w) array.
-        cache: the channel counts, for :func:`concat_backward`.
+        cache: the output's shape and dtype and the channel counts, for :func:`concat_backward`.
     """
     op = "concat_forward"
     if len(xs) < 2:
         raise ValueError(f"{op}: expected at least 2 arrays, got {len(xs)}")
     for k, x in enumerate(xs):
-        check_array(op, f"xs[{k}]", x, 4)
+        check_image(op, f"xs[{k}]", x)
         check_same_dtype_and_device(op, xs[0], "xs[0]", **{f"xs[{k}]": x})
         if x.shape[0] != xs[0].shape[0] or x.shape[2:] != xs[0].shape[2:]:
             raise ValueError(f"{op}: every input must have the batch size and spatial size of "
@@ -33,7 +33,8 @@ def concat_forward(*xs):
                              f"got xs[{k}].shape={tuple(x.shape)} "
                              f"(xs[0].shape={tuple(xs[0].shape)}); center-crop first?")
     xp = get_array_module(*xs)
-    return xp.concatenate(xs, axis=1), tuple(x.shape[1] for x in xs)
+    y = xp.concatenate(xs, axis=1)
+    return y, (y.shape, y.dtype, tuple(x.shape[1] for x in xs))
 
 
 def concat_backward(dy, cache):
@@ -43,12 +44,13 @@ def concat_backward(dy, cache):
         dy: (n, sum c_k, h, w) upstream gradient.
         cache: from :func:`concat_forward`.
     Returns:
-        A tuple of (n, c_k, h, w) gradients, one per input, in input order
-        (views into ``dy``).
+        A tuple of (n, c_k, h, w) gradients, one per input, in input order.  They are
+        copies, not views of ``dy``: a caller may add to them in place.
     """
-    channels = cache
+    y_shape, dtype, channels = cache
+    check_upstream("concat_backward", dy, y_shape, dtype)
     grads, start = [], 0
     for c in channels:
-        grads.append(dy[:, start:start + c])
+        grads.append(dy[:, start:start + c].copy())
         start += c
     return tuple(grads)

@@ -28,8 +28,9 @@ The loop definition is :func:`unet_from_scratch.reference.conv2d_forward`.
 """
 
 from ..backend import get_array_module
-from ._checks import check_array, check_bias, check_same_dtype_and_device, output_size, pair
-from .im2col import col2im, im2col, image_chunks
+from ._checks import (check_bias, check_image, check_kernel, check_kernel_fits,
+                      check_same_dtype_and_device, check_upstream, pair)
+from .im2col import col2im, im2col, image_chunks, output_size
 
 
 def conv2d_forward(x, w, b=None, stride=1, padding=0):
@@ -43,18 +44,18 @@ def conv2d_forward(x, w, b=None, stride=1, padding=0):
         padding: int or pair, >= 0 (zeros added on every side).
     Returns:
         y: (n, c_O, h_O, w_O) array of ``x``'s dtype.
-        cache: what :func:`conv2d_backward` needs.
+        cache: what :func:`conv2d_backward` needs; it holds ``x`` and ``w`` themselves,
+            so do not modify them in place before the backward pass.
     """
     op = "conv2d_forward"
     _check_conv2d_inputs(op, x, w, b)
     stride = pair(op, "stride", stride, 1)
     padding = pair(op, "padding", padding, 0)
-    output_size(op, x.shape[2], w.shape[2], stride[0], padding[0], "height")   # raise if the kernel
-    output_size(op, x.shape[3], w.shape[3], stride[1], padding[1], "width")    # does not fit
+    check_kernel_fits(op, x.shape[2:], w.shape[2:], padding)
     y = conv2d_matmul(x, w, stride, padding)
     if b is not None:
         y += b[:, None, None]
-    return y, (x, w, b is not None, stride, padding)
+    return y, (x, w, b is not None, stride, padding, y.shape)
 
 
 def conv2d_backward(dy, cache):
@@ -67,7 +68,8 @@ def conv2d_backward(dy, cache):
         dx: (n, c_I, h_I, w_I), dw: (c_O, c_I, k_h, k_w), db: (c_O,) or None when the
         forward had no bias.
     """
-    x, w, has_bias, stride, padding = cache
+    x, w, has_bias, stride, padding, y_shape = cache
+    check_upstream("conv2d_backward", dy, y_shape, x.dtype)
     xp = get_array_module(dy)
     dx = conv2d_dx(dy, w, x.shape, stride, padding)
     dw = conv2d_dw(x, dy, w.shape[2:], stride, padding)
@@ -83,8 +85,8 @@ def conv2d_matmul(x, w, stride, padding):
     xp = get_array_module(x)
     n, c_in, h_in, w_in = x.shape
     c_out, _, k_h, k_w = w.shape
-    h_out = (h_in + 2 * padding[0] - k_h) // stride[0] + 1
-    w_out = (w_in + 2 * padding[1] - k_w) // stride[1] + 1
+    h_out = output_size(h_in, k_h, stride[0], padding[0])
+    w_out = output_size(w_in, k_w, stride[1], padding[1])
     w_mat = w.reshape(c_out, c_in * k_h * k_w)
     y = xp.empty((n, c_out, h_out, w_out), dtype=x.dtype)
     for images in image_chunks(n, w_mat.shape[1] * h_out * w_out * x.itemsize):
@@ -123,10 +125,10 @@ def conv2d_dw(x, dy, kernel_size, stride, padding):
 
 
 def _check_conv2d_inputs(op, x, w, b):
-    check_array(op, "x", x, 4)
-    check_array(op, "w", w, 4)
+    check_image(op, "x", x)
+    check_kernel(op, w, "(c_out, c_in, k_h, k_w)")
+    check_bias(op, b, w.shape[0])
     check_same_dtype_and_device(op, x, w=w, b=b)
     if x.shape[1] != w.shape[1]:
         raise ValueError(f"{op}: x has {x.shape[1]} channels but w expects {w.shape[1]} "
                          f"(x.shape={tuple(x.shape)}, w.shape={tuple(w.shape)})")
-    check_bias(op, b, w.shape[0])

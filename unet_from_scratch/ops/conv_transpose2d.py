@@ -32,7 +32,8 @@ definition is :func:`unet_from_scratch.reference.conv_transpose2d_forward`.
 """
 
 from ..backend import get_array_module
-from ._checks import check_array, check_bias, check_same_dtype_and_device, pair
+from ._checks import (check_bias, check_image, check_kernel, check_same_dtype_and_device,
+                      check_upstream, pair)
 from .conv2d import conv2d_dw, conv2d_dx, conv2d_matmul
 
 
@@ -47,7 +48,8 @@ def conv_transpose2d_forward(x, w, b=None, stride=1, padding=0):
         padding: int or pair, >= 0 (rows/columns cropped from every side of the output).
     Returns:
         y: (n, c_O, h_O, w_O) array of ``x``'s dtype.
-        cache: what :func:`conv_transpose2d_backward` needs.
+        cache: what :func:`conv_transpose2d_backward` needs; it holds ``x`` and ``w``
+            themselves, so do not modify them in place before the backward pass.
     """
     op = "conv_transpose2d_forward"
     _check_conv_transpose2d_inputs(op, x, w, b)
@@ -61,7 +63,7 @@ def conv_transpose2d_forward(x, w, b=None, stride=1, padding=0):
     y = conv2d_dx(x, w, (n, c_out, h_out, w_out), stride, padding)
     if b is not None:
         y += b[:, None, None]
-    return y, (x, w, b is not None, stride, padding)
+    return y, (x, w, b is not None, stride, padding, y.shape)
 
 
 def conv_transpose2d_backward(dy, cache):
@@ -74,7 +76,8 @@ def conv_transpose2d_backward(dy, cache):
         dx: (n, c_I, h_I, w_I), dw: (c_I, c_O, k_h, k_w), db: (c_O,) or None when the
         forward had no bias.
     """
-    x, w, has_bias, stride, padding = cache
+    x, w, has_bias, stride, padding, y_shape = cache
+    check_upstream("conv_transpose2d_backward", dy, y_shape, x.dtype)
     xp = get_array_module(dy)
     dx = conv2d_matmul(dy, w, stride, padding)
     dw = conv2d_dw(dy, x, w.shape[2:], stride, padding)
@@ -83,14 +86,14 @@ def conv_transpose2d_backward(dy, cache):
 
 
 def _check_conv_transpose2d_inputs(op, x, w, b):
-    check_array(op, "x", x, 4)
-    check_array(op, "w", w, 4)
+    check_image(op, "x", x)
+    check_kernel(op, w, "(c_in, c_out, k_h, k_w)")
+    check_bias(op, b, w.shape[1])
     check_same_dtype_and_device(op, x, w=w, b=b)
     if x.shape[1] != w.shape[0]:
         raise ValueError(f"{op}: x has {x.shape[1]} channels but w expects {w.shape[0]} "
                          f"(x.shape={tuple(x.shape)}, w.shape={tuple(w.shape)}; "
                          f"w is laid out (c_in, c_out, k_h, k_w))")
-    check_bias(op, b, w.shape[1])
 
 
 def _transposed_output_size(op, size, kernel, stride, padding, axis_name):

@@ -33,6 +33,11 @@ from ..backend import get_array_module
 CHUNK_BYTES = 16 * 2**20
 
 
+def output_size(size, kernel, stride, padding):
+    """Number of window positions along one axis: ``floor((size + 2 padding - kernel) / stride) + 1``."""
+    return (size + 2 * padding - kernel) // stride + 1
+
+
 def image_chunks(n, bytes_per_image):
     """Slices ``[0:m], [m:2m], ...`` covering ``range(n)``, with ``m`` images per slice chosen
     so that ``m * bytes_per_image`` stays within :data:`CHUNK_BYTES` (at least one image)."""
@@ -53,8 +58,7 @@ def im2col(x, kernel_size, stride, padding):
     xp = get_array_module(x)
     n, c, h, w = x.shape
     (k_h, k_w), (s_h, s_w), (p_h, p_w) = kernel_size, stride, padding
-    h_out = (h + 2 * p_h - k_h) // s_h + 1
-    w_out = (w + 2 * p_w - k_w) // s_w + 1
+    h_out, w_out = output_size(h, k_h, s_h, p_h), output_size(w, k_w, s_w, p_w)
     if p_h or p_w:
         x = xp.pad(x, ((0, 0), (0, 0), (p_h, p_h), (p_w, p_w)))
     x_by_channel = x.transpose(1, 0, 2, 3)                   # (c, n, h, w), a view

@@ -13,7 +13,8 @@ that do not fill a whole window are ignored (and get a zero gradient).
 There is no padding.
 
 Backward routes each ``dy[n, c, i, j]`` to exactly one input pixel: the
-window's maximum.  **Ties** go to the *first* maximum in row-major order
+window's maximum.  (A NaN in ``x`` makes its window's maximum NaN, as in
+PyTorch; the gradient then goes to the window's last pixel.)  **Ties** go to the *first* maximum in row-major order
 within the window (``argmax`` returns the first), so the gradient is never
 split or duplicated.  Where windows overlap (stride < kernel), one pixel can
 be the maximum of several windows and receives the sum of their gradients.
@@ -26,7 +27,8 @@ The loop definition is :func:`unet_from_scratch.reference.max_pool2d_forward`.
 import numpy as np
 
 from ..backend import get_array_module
-from ._checks import check_array, output_size, pair
+from ._checks import check_image, check_kernel_fits, check_upstream, pair
+from .im2col import output_size
 
 
 def max_pool2d_forward(x, kernel_size=2, stride=None):
@@ -38,22 +40,23 @@ def max_pool2d_forward(x, kernel_size=2, stride=None):
         stride: int or pair, >= 1; defaults to ``kernel_size`` (PyTorch's default).
     Returns:
         y: (n, c, h_O, w_O) array of ``x``'s dtype.
-        cache: the input shape, the argmax of each window (its index in
-            row-major order, 0 <= index < k_h k_w) and the window geometry.
+        cache: the input's shape and dtype, the argmax of each window (its index
+            in row-major order, 0 <= index < k_h k_w) and the window geometry.
     """
     op = "max_pool2d_forward"
-    check_array(op, "x", x, 4)
+    check_image(op, "x", x)
     kernel_size = pair(op, "kernel_size", kernel_size, 1)
     stride = kernel_size if stride is None else pair(op, "stride", stride, 1)
+    check_kernel_fits(op, x.shape[2:], kernel_size, (0, 0))
     xp = get_array_module(x)
-    h_in, w_in = x.shape[2:]
-    h_out = output_size(op, h_in, kernel_size[0], stride[0], 0, "height")
-    w_out = output_size(op, w_in, kernel_size[1], stride[1], 0, "width")
+    h_out = output_size(x.shape[2], kernel_size[0], stride[0], 0)
+    w_out = output_size(x.shape[3], kernel_size[1], stride[1], 0)
 
     y = _window_position(x, 0, 0, stride, (h_out, w_out)).copy()
     for p, q in _positions(kernel_size)[1:]:
         xp.maximum(y, _window_position(x, p, q, stride, (h_out, w_out)), out=y)
-    return y, (x.shape, _first_argmax(x, y, kernel_size, stride), kernel_size, stride)
+    argmax = _first_argmax(x, y, kernel_size, stride)
+    return y, (x.shape, x.dtype, argmax, kernel_size, stride)
 
 
 def max_pool2d_backward(dy, cache):
@@ -69,13 +72,15 @@ def max_pool2d_backward(dy, cache):
     their ``dy`` to pixel ``(s_h i + p, s_w j + q)``: one strided slice per kernel
     position, as in ``col2im``, so overlapping windows add up and no pixel loop is needed.
     """
-    x_shape, argmax, kernel_size, stride = cache
+    x_shape, dtype, argmax, kernel_size, stride = cache
+    check_upstream("max_pool2d_backward", dy, argmax.shape, dtype)
     xp = get_array_module(dy)
     dx = xp.zeros(x_shape, dtype=dy.dtype)
     for index, (p, q) in enumerate(_positions(kernel_size)):
         pixels = _window_position(dx, p, q, stride, dy.shape[2:])    # a view into dx
-        # dy where this position won, 0 elsewhere (a multiplication by the mask is several
-        # times faster than xp.where in NumPy; dy is finite, so no inf * 0 can occur)
+        # dy where this position won, 0 elsewhere: a multiplication by the mask is several
+        # times faster than xp.where in NumPy (a NaN or inf in dy would spread to the
+        # window's other pixels, since inf * 0 = NaN; by then training has diverged anyway)
         pixels += dy * (argmax == index)
     return dx
 

@@ -10,7 +10,7 @@ warnings, in float32 and float64.
 """
 
 from ..backend import get_array_module
-from ._checks import check_array
+from ._checks import check_array, check_upstream
 
 
 def sigmoid_forward(x):
@@ -19,7 +19,8 @@ def sigmoid_forward(x):
     Inputs:
         x: float array of any shape.
     Returns:
-        y: array of ``x``'s shape and dtype, in [0, 1]; cache: ``y``.
+        y: array of ``x``'s shape and dtype, in [0, 1]; cache: ``y`` itself, so do not
+            modify ``y`` in place before the backward pass.
     """
     check_array("sigmoid_forward", "x", x)
     xp = get_array_module(x)
@@ -31,4 +32,5 @@ def sigmoid_forward(x):
 def sigmoid_backward(dy, cache):
     """Gradient of :func:`sigmoid_forward`: ``dy * y * (1 - y)``."""
     y = cache
+    check_upstream("sigmoid_backward", dy, y.shape, y.dtype)
     return dy * y * (1 - y)
