@@ -41,5 +41,7 @@ def distinct_values(rng, shape, dtype=np.float64):
 
 
 def assert_close(actual, expected, dtype):
+    """``actual`` has the given dtype and equals ``expected`` to that dtype's tolerance."""
+    assert actual.dtype == dtype, f"dtype {actual.dtype}, expected {np.dtype(dtype)}"
     rtol, atol = TOLERANCE[np.dtype(dtype).type]
     np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol)

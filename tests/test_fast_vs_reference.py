@@ -45,6 +45,7 @@ POOL_CASES = [
     (1, 2, 7, 6, 3, 1),       # heavily overlapping
     (3, 2, 9, 10, (2, 3), (1, 2)),
     (1, 1, 5, 5, 5, None),    # one window; stride defaults to the kernel
+    (2, 2, 9, 8, 2, 3),       # stride larger than the kernel: some pixels are in no window
 ]
 
 
@@ -211,16 +212,18 @@ def random_conv_cases(count, seed):
     return cases
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("case", random_conv_cases(12, seed=2024))
-def test_conv2d_random_shapes_match_loops(rng, case):
-    test_conv2d_matches_loops(rng, case, np.float64)
+def test_conv2d_random_shapes_match_loops(rng, case, dtype):
+    test_conv2d_matches_loops(rng, case, dtype)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("case", [c for c in random_conv_cases(40, seed=7)
                                   if (c[3] - 1) * c[6][0] - 2 * c[7][0] + c[5][0] >= 1
                                   and (c[4] - 1) * c[6][1] - 2 * c[7][1] + c[5][1] >= 1][:12])
-def test_conv_transpose2d_random_shapes_match_loops(rng, case):
-    test_conv_transpose2d_matches_loops(rng, case, np.float64)
+def test_conv_transpose2d_random_shapes_match_loops(rng, case, dtype):
+    test_conv_transpose2d_matches_loops(rng, case, dtype)
 
 
 def test_convolutions_chunked_one_image_at_a_time(rng, monkeypatch):
@@ -237,3 +240,19 @@ def test_image_chunks_cover_the_batch_exactly():
     assert image_chunks(10, CHUNK_BYTES // 4) == [slice(0, 4), slice(4, 8), slice(8, 10)]
     assert image_chunks(2, 10 * CHUNK_BYTES) == [slice(0, 1), slice(1, 2)]
     assert image_chunks(5, 1) == [slice(0, 5)]
+
+
+def test_max_pool_ties_in_overlapping_windows_match_loops():
+    """Plateaus of equal values seen by several overlapping windows: both tiers send each
+    window's gradient to its first maximum in row-major order."""
+    x = np.array([[[[1, 3, 3, 3, 0],
+                    [3, 3, 2, 3, 3],
+                    [0, 3, 3, 1, 3],
+                    [2, 2, 0, 3, 3],
+                    [2, 2, 2, 0, 1]]]], dtype=np.float64)
+    dy = np.arange(1.0, 10.0).reshape(1, 1, 3, 3)
+    y, cache = ops.max_pool2d_forward(x, 3, 1)
+    y_ref, cache_ref = reference.max_pool2d_forward(x, 3, 1)
+    np.testing.assert_array_equal(y, y_ref)
+    np.testing.assert_array_equal(ops.max_pool2d_backward(dy, cache),
+                                  reference.max_pool2d_backward(dy, cache_ref))

@@ -6,7 +6,7 @@ import pytest
 
 from unet_from_scratch import ops
 from unet_from_scratch.backend import asnumpy, get_array_module, to_device
-from unet_from_scratch.gradcheck import elementwise_check
+from unet_from_scratch.gradcheck import directional_check, elementwise_check
 from conftest import distinct_values, random_array
 
 pytestmark = pytest.mark.gpu
@@ -24,6 +24,7 @@ def run_on_both(forward, backward, inputs):
         dy = to_device(random_array(np.random.default_rng(7), y.shape, y.dtype), device)
         grads = backward(dy, cache)
         grads = grads if isinstance(grads, tuple) else (grads,)
+        assert all(g is None or get_array_module(g) is get_array_module(on_device[0]) for g in grads)
         results.append([asnumpy(y)] + [None if g is None else asnumpy(g) for g in grads])
     return results
 
@@ -37,9 +38,13 @@ def run_on_both(forward, backward, inputs):
     ("max_pool2d", lambda rng, dt: [distinct_values(rng, (2, 3, 8, 9), dt)]),
     ("relu", lambda rng, dt: [random_array(rng, (2, 3, 4, 4), dt)]),
     ("sigmoid", lambda rng, dt: [random_array(rng, (2, 3, 4, 4), dt) * 10]),
+    ("concat", lambda rng, dt: [random_array(rng, (2, 3, 4, 4), dt), random_array(rng, (2, 2, 4, 4), dt)]),
+    ("center_crop", lambda rng, dt: [random_array(rng, (2, 3, 7, 6), dt)]),
+    ("bias_add", lambda rng, dt: [random_array(rng, (2, 3, 4, 4), dt), random_array(rng, (3,), dt)]),
 ])
 def test_gpu_matches_cpu(rng, op, make_inputs, dtype):
-    options = {"conv2d": {"padding": 1}, "conv_transpose2d": {"stride": 2}}.get(op, {})
+    options = {"conv2d": {"padding": 1}, "conv_transpose2d": {"stride": 2},
+               "center_crop": {"size": 4}}.get(op, {})
     forward = getattr(ops, f"{op}_forward")
     backward = getattr(ops, f"{op}_backward")
     cpu, gpu = run_on_both(lambda *a: forward(*a, **options), backward, make_inputs(rng, dtype))
@@ -56,3 +61,21 @@ def test_gradcheck_on_gpu(rng):
     report = elementwise_check(lambda x, w, b: ops.conv2d_forward(x, w, b, stride=2, padding=1),
                                ops.conv2d_backward, [x, w, b], ["x", "w", "b"])
     report.raise_if_failed()
+
+
+def test_directional_check_and_non_contiguous_inputs_on_gpu(rng):
+    x = to_device(random_array(rng, (2, 3, 12, 9)), "cuda")[:, :, ::2, :]      # not contiguous
+    w = to_device(random_array(rng, (4, 3, 3, 3)), "cuda")
+    report = directional_check(lambda x, w: ops.conv2d_forward(x, w, padding=1),
+                               lambda dy, cache: ops.conv2d_backward(dy, cache)[:2], [x, w], ["x", "w"])
+    report.raise_if_failed()
+    y, _ = ops.conv2d_forward(x, w, padding=1)
+    y_cpu, _ = ops.conv2d_forward(asnumpy(x), asnumpy(w), padding=1)
+    np.testing.assert_allclose(asnumpy(y), y_cpu, rtol=1e-12, atol=1e-12)
+
+
+def test_max_pool_ties_on_gpu():
+    x = to_device(np.array([[[[1.0, 5.0], [5.0, 0.0]]]]), "cuda")
+    y, cache = ops.max_pool2d_forward(x, 2)
+    dx = ops.max_pool2d_backward(to_device(np.array([[[[7.0]]]]), "cuda"), cache)
+    np.testing.assert_array_equal(asnumpy(dx), [[[[0.0, 7.0], [0.0, 0.0]]]])

@@ -42,7 +42,7 @@ def test_conv_transpose2d_gradients(rng, impl, stride, padding, kernel):
 
 
 @pytest.mark.parametrize("impl", IMPLEMENTATIONS)
-@pytest.mark.parametrize("kernel, stride", [(2, 2), (3, 2), (3, 1), ((2, 3), (1, 2))])
+@pytest.mark.parametrize("kernel, stride", [(2, 2), (3, 2), (3, 1), ((2, 3), (1, 2)), (2, 3)])
 def test_max_pool2d_gradients(rng, impl, kernel, stride):
     m = IMPLEMENTATIONS[impl]
     x = distinct_values(rng, (2, 2, 7, 8))

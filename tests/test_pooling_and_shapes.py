@@ -117,3 +117,32 @@ def test_unet_shapes(rng):
     assert (h.shape, p.shape, up.shape, y.shape) == (
         (2, 32, 96, 96), (2, 32, 48, 48), (2, 32, 96, 96), (2, 64, 96, 96))
     assert y.dtype == np.float32
+
+
+@pytest.mark.parametrize("op, inputs", [
+    ("conv2d", lambda r: [random_array(r, (2, 3, 5, 5)), random_array(r, (4, 3, 3, 3)),
+                          random_array(r, (4,))]),
+    ("conv_transpose2d", lambda r: [random_array(r, (2, 3, 4, 4)), random_array(r, (3, 2, 2, 2)),
+                                    random_array(r, (2,))]),
+    ("max_pool2d", lambda r: [distinct_values(r, (2, 3, 6, 6))]),
+    ("concat", lambda r: [random_array(r, (2, 3, 4, 4)), random_array(r, (2, 1, 4, 4))]),
+    ("center_crop", lambda r: [random_array(r, (2, 3, 6, 6)), 4]),
+    ("relu", lambda r: [random_array(r, (2, 3, 4, 4))]),
+    ("sigmoid", lambda r: [random_array(r, (2, 3, 4, 4))]),
+    ("bias_add", lambda r: [random_array(r, (2, 3, 4, 4)), random_array(r, (3,))]),
+])
+def test_outputs_and_gradients_do_not_alias_their_inputs(rng, op, inputs):
+    """Callers accumulate gradients in place (``dx_total += dx``) and may reuse dy: no output or
+    gradient may share memory with an input, with dy, or with another gradient."""
+    args = inputs(rng)
+    y, cache = getattr(ops, f"{op}_forward")(*args)
+    dy = random_array(rng, y.shape)
+    grads = getattr(ops, f"{op}_backward")(dy, cache)
+    grads = grads if isinstance(grads, tuple) else (grads,)
+    arrays = [a for a in args if isinstance(a, np.ndarray)]
+    for g in grads:
+        assert not np.shares_memory(g, dy)
+        assert not any(np.shares_memory(g, a) for a in arrays)
+    assert not any(np.shares_memory(y, a) for a in arrays)
+    for i, g in enumerate(grads):
+        assert not any(np.shares_memory(g, h) for h in grads[i + 1:])
