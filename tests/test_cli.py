@@ -45,3 +45,14 @@ def test_no_command_is_a_usage_error(capsys):
         main([])
     assert exit_info.value.code == 2
     assert "COMMAND" in capsys.readouterr().err
+
+
+def test_bench_help_and_unknown_arguments(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", "ops", "--help"])
+    assert exit_info.value.code == 0
+    assert "usage: unet-scratch bench ops" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exit_info:
+        main(["gradcheck", "--bogus"])
+    assert exit_info.value.code == 2
+    assert "unrecognized arguments: --bogus" in capsys.readouterr().err

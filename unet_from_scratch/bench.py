@@ -409,10 +409,10 @@ def non_negative_int(text):
     return value
 
 
-def build_parser():
+def build_parser(prog="python -m unet_from_scratch.bench"):
     """The argument parser: one subcommand per benchmark (only ``ops`` for now)."""
     parser = argparse.ArgumentParser(
-        prog="python -m unet_from_scratch.bench",
+        prog=prog,
         description="CPU benchmarks of unet_from_scratch, compared with PyTorch when installed.")
     subcommands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -433,9 +433,9 @@ def build_parser():
     return parser
 
 
-def main(argv=None):
+def main(argv=None, prog="python -m unet_from_scratch.bench"):
     """Entry point: ``main(["ops", "--repeats", "5"])``; returns the exit status."""
-    args = build_parser().parse_args(argv)
+    args = build_parser(prog).parse_args(argv)
     if args.command == "ops":
         return run_ops_command(args)
     raise AssertionError(f"unhandled command {args.command!r}")

@@ -69,7 +69,7 @@ def run_gradcheck(args):
 
 def run_bench(args):
     from . import bench
-    return bench.main(args.bench_args)
+    return bench.main(args.bench_args, prog="unet-scratch bench")
 
 
 def build_parser():
@@ -95,15 +95,20 @@ def build_parser():
     gradcheck.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     gradcheck.set_defaults(run=run_gradcheck)
 
+    # bench has its own parser (unet_from_scratch/bench.py): everything after "bench" goes to it
     bench = commands.add_parser("bench", help="time the ops; see 'unet-scratch bench --help'",
                                 add_help=False)
-    bench.add_argument("bench_args", nargs=argparse.REMAINDER)
     bench.set_defaults(run=run_bench)
     return parser
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra_args = parser.parse_known_args(argv)
+    if args.command == "bench":
+        args.bench_args = extra_args
+    elif extra_args:
+        parser.error(f"unrecognized arguments: {' '.join(extra_args)}")
     try:
         return args.run(args)
     except KeyboardInterrupt:
