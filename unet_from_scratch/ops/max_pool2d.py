@@ -13,11 +13,12 @@ that do not fill a whole window are ignored (and get a zero gradient).
 There is no padding.
 
 Backward routes each ``dy[n, c, i, j]`` to exactly one input pixel: the
-window's maximum.  (A NaN in ``x`` makes its window's maximum NaN, as in
-PyTorch; the gradient then goes to the window's last pixel.)  **Ties** go to the *first* maximum in row-major order
-within the window (``argmax`` returns the first), so the gradient is never
-split or duplicated.  Where windows overlap (stride < kernel), one pixel can
-be the maximum of several windows and receives the sum of their gradients.
+window's maximum.  **Ties** go to the *first* maximum in row-major order
+within the window, so the gradient is never split or duplicated.  Where
+windows overlap (stride < kernel), one pixel can be the maximum of several
+windows and receives the sum of their gradients.  (A NaN in ``x`` makes its
+window's maximum NaN, as in PyTorch; the gradient then goes to the window's
+last pixel.)
 
 Like ``im2col``, both passes loop over the k_h*k_w positions inside a window,
 each step one strided slice of the whole batch -- never over pixels.
