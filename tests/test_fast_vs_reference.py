@@ -235,6 +235,15 @@ def test_convolutions_chunked_one_image_at_a_time(rng, monkeypatch):
     test_conv_transpose2d_matches_loops(rng, CONV_TRANSPOSE_CASES[4], np.float64)   # batch 3
 
 
+def test_convolutions_with_a_smaller_last_chunk(rng, monkeypatch):
+    """Chunks of 2 + 1 images: the reused buffer is only partly filled by the last one."""
+    conv2d_module = importlib.import_module("unet_from_scratch.ops.conv2d")
+    monkeypatch.setattr(conv2d_module, "image_chunks",
+                        lambda n, bytes_per_image: [slice(0, 2), slice(2, n)])
+    test_conv2d_matches_loops(rng, CONV_CASES[2], np.float64)          # batch 3
+    test_conv_transpose2d_matches_loops(rng, CONV_TRANSPOSE_CASES[4], np.float64)   # batch 3
+
+
 def test_image_chunks_cover_the_batch_exactly():
     from unet_from_scratch.ops.im2col import CHUNK_BYTES, image_chunks
     assert image_chunks(10, CHUNK_BYTES // 4) == [slice(0, 4), slice(4, 8), slice(8, 10)]
