@@ -72,8 +72,13 @@ def test_fails_on_wrong_backward(rng, check):
         assert report["x"].passed and report["b"].passed and not report["w"].passed
     else:
         assert not report["w"].passed and not report["(all)"].passed
-    with pytest.raises(AssertionError, match="FAILED"):
+    with pytest.raises(AssertionError, match="FAILED") as failure:
         report.raise_if_failed()
+    message = str(failure.value)
+    assert "w: analytic" in message and "w: numeric" in message
+    assert "x: analytic" not in message                  # only failed entries are spelled out
+    if check is directional_check:
+        assert "w: direction" in message
 
     report = check(ops.relu_forward, leaky_relu_backward, [random_array(rng, (2, 3, 4, 4))])
     assert not report.passed

@@ -96,9 +96,19 @@ class GradCheckReport:
         raise KeyError(name)
 
     def raise_if_failed(self):
-        """Raise ``AssertionError`` carrying the whole report when any entry failed."""
-        if not self.passed:
-            raise AssertionError("gradient check failed\n" + repr(self))
+        """Raise ``AssertionError`` when any entry failed, carrying the whole report and, for each
+        failed entry, the numbers compared (and the direction moved along), summarised by NumPy
+        when large."""
+        if self.passed:
+            return
+        lines = ["gradient check failed", repr(self)]
+        for e in self.entries:
+            if not e.passed:
+                lines.append(f"{e.name}: analytic\n{_show(e.analytic)}\n{e.name}: numeric\n"
+                             f"{_show(e.numeric)}")
+                if e.direction is not None:
+                    lines.append(f"{e.name}: direction\n{_show(e.direction)}")
+        raise AssertionError("\n".join(lines))
 
     def __repr__(self):
         verdict = "PASSED" if self.passed else "FAILED"
@@ -263,6 +273,13 @@ def _directional_derivative(forward, inputs, dy, step, eps):
     def moved(sign):
         return [x if k not in step else x + sign * eps * step[k] for k, x in enumerate(inputs)]
     return (_objective(forward, moved(+1), dy) - _objective(forward, moved(-1), dy)) / (2 * eps)
+
+
+def _show(value):
+    """An array (or a dict of them, or a number) as text, summarised when large."""
+    if isinstance(value, dict):
+        return "\n".join(f"[{k}] {_show(v)}" for k, v in value.items())
+    return np.array2string(np.asarray(asnumpy(value)), precision=6, threshold=50)
 
 
 def _relative_error(analytic, numeric):
