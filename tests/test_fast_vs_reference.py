@@ -57,21 +57,25 @@ def _weights(rng, case, dtype, transposed):
             random_array(rng, (c_out,), dtype))
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("case", CONV_CASES)
-def test_conv2d_matches_loops(rng, case, dtype):
-    x, w, b = _weights(rng, case, dtype, transposed=False)
-    stride, padding = case[6], case[7]
-    y, cache = ops.conv2d_forward(x, w, b, stride=stride, padding=padding)
-    y_ref, cache_ref = reference.conv2d_forward(x, w, b, stride=stride, padding=padding)
-    assert y.dtype == dtype and y.shape == y_ref.shape
+def check_convolution_matches_loops(rng, op, case, dtype):
+    """``op`` ("conv2d" or "conv_transpose2d"), forward and backward, against its loops."""
+    x, w, b = _weights(rng, case, dtype, transposed=(op == "conv_transpose2d"))
+    options = {"stride": case[6], "padding": case[7]}
+    y, cache = getattr(ops, f"{op}_forward")(x, w, b, **options)
+    y_ref, cache_ref = getattr(reference, f"{op}_forward")(x, w, b, **options)
+    assert y.shape == y_ref.shape
     assert_close(y, y_ref, dtype)
 
     dy = random_array(rng, y.shape, dtype)
-    for grad, grad_ref in zip(ops.conv2d_backward(dy, cache),
-                              reference.conv2d_backward(dy, cache_ref)):
-        assert grad.dtype == dtype
+    for grad, grad_ref in zip(getattr(ops, f"{op}_backward")(dy, cache),
+                              getattr(reference, f"{op}_backward")(dy, cache_ref)):
         assert_close(grad, grad_ref, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", CONV_CASES)
+def test_conv2d_matches_loops(rng, case, dtype):
+    check_convolution_matches_loops(rng, "conv2d", case, dtype)
 
 
 def test_conv2d_without_bias_matches_loops(rng):
@@ -89,18 +93,7 @@ def test_conv2d_without_bias_matches_loops(rng):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("case", CONV_TRANSPOSE_CASES)
 def test_conv_transpose2d_matches_loops(rng, case, dtype):
-    x, w, b = _weights(rng, case, dtype, transposed=True)
-    stride, padding = case[6], case[7]
-    y, cache = ops.conv_transpose2d_forward(x, w, b, stride=stride, padding=padding)
-    y_ref, cache_ref = reference.conv_transpose2d_forward(x, w, b, stride=stride, padding=padding)
-    assert y.dtype == dtype and y.shape == y_ref.shape
-    assert_close(y, y_ref, dtype)
-
-    dy = random_array(rng, y.shape, dtype)
-    for grad, grad_ref in zip(ops.conv_transpose2d_backward(dy, cache),
-                              reference.conv_transpose2d_backward(dy, cache_ref)):
-        assert grad.dtype == dtype
-        assert_close(grad, grad_ref, dtype)
+    check_convolution_matches_loops(rng, "conv_transpose2d", case, dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -215,15 +208,16 @@ def random_conv_cases(count, seed):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("case", random_conv_cases(12, seed=2024))
 def test_conv2d_random_shapes_match_loops(rng, case, dtype):
-    test_conv2d_matches_loops(rng, case, dtype)
+    check_convolution_matches_loops(rng, "conv2d", case, dtype)
 
 
+# the random cases whose transposed output, (h - 1) s - 2 p + k, is at least 1x1
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("case", [c for c in random_conv_cases(40, seed=7)
                                   if (c[3] - 1) * c[6][0] - 2 * c[7][0] + c[5][0] >= 1
                                   and (c[4] - 1) * c[6][1] - 2 * c[7][1] + c[5][1] >= 1][:12])
 def test_conv_transpose2d_random_shapes_match_loops(rng, case, dtype):
-    test_conv_transpose2d_matches_loops(rng, case, dtype)
+    check_convolution_matches_loops(rng, "conv_transpose2d", case, dtype)
 
 
 def test_convolutions_chunked_one_image_at_a_time(rng, monkeypatch):
@@ -231,17 +225,17 @@ def test_convolutions_chunked_one_image_at_a_time(rng, monkeypatch):
     im2col_module = importlib.import_module("unet_from_scratch.ops.im2col")
     monkeypatch.setattr(im2col_module, "CHUNK_BYTES", 1)
     assert len(im2col_module.image_chunks(3, 1000)) == 3
-    test_conv2d_matches_loops(rng, CONV_CASES[2], np.float64)          # batch 3
-    test_conv_transpose2d_matches_loops(rng, CONV_TRANSPOSE_CASES[4], np.float64)   # batch 3
+    check_convolution_matches_loops(rng, "conv2d", CONV_CASES[2], np.float64)          # batch 3
+    check_convolution_matches_loops(rng, "conv_transpose2d", CONV_TRANSPOSE_CASES[4], np.float64)
 
 
 def test_convolutions_with_a_smaller_last_chunk(rng, monkeypatch):
-    """Chunks of 2 + 1 images: the reused buffer is only partly filled by the last one."""
+    """Chunks of 2 + 1 images: a last chunk smaller than the others gives the same numbers."""
     conv2d_module = importlib.import_module("unet_from_scratch.ops.conv2d")
     monkeypatch.setattr(conv2d_module, "image_chunks",
                         lambda n, bytes_per_image: [slice(0, 2), slice(2, n)])
-    test_conv2d_matches_loops(rng, CONV_CASES[2], np.float64)          # batch 3
-    test_conv_transpose2d_matches_loops(rng, CONV_TRANSPOSE_CASES[4], np.float64)   # batch 3
+    check_convolution_matches_loops(rng, "conv2d", CONV_CASES[2], np.float64)          # batch 3
+    check_convolution_matches_loops(rng, "conv_transpose2d", CONV_TRANSPOSE_CASES[4], np.float64)
 
 
 def test_image_chunks_cover_the_batch_exactly():

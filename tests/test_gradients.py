@@ -16,29 +16,31 @@ def check(forward, backward, inputs, names):
     return report
 
 
+def check_convolution_gradients(rng, m, op, x_shape, c_out, kernel, stride, padding):
+    """Elementwise check of ``op`` ("conv2d" or "conv_transpose2d") from module ``m``."""
+    k_h, k_w = (kernel, kernel) if isinstance(kernel, int) else kernel
+    c_in = x_shape[1]
+    w_shape = (c_in, c_out, k_h, k_w) if op == "conv_transpose2d" else (c_out, c_in, k_h, k_w)
+    forward = getattr(m, f"{op}_forward")
+    check(lambda x, w, b: forward(x, w, b, stride=stride, padding=padding),
+          getattr(m, f"{op}_backward"),
+          [random_array(rng, x_shape), random_array(rng, w_shape), random_array(rng, (c_out,))],
+          ["x", "w", "b"])
+
+
 @pytest.mark.parametrize("impl", IMPLEMENTATIONS)
 @pytest.mark.parametrize("stride, padding, kernel", [(1, 0, 3), (1, 1, 3), (2, 1, 3), (2, 0, (2, 3)),
                                                      (3, 2, 4)])
 def test_conv2d_gradients(rng, impl, stride, padding, kernel):
-    m = IMPLEMENTATIONS[impl]
-    k_h, k_w = (kernel, kernel) if isinstance(kernel, int) else kernel
-    x = random_array(rng, (2, 2, 7, 6))
-    w = random_array(rng, (3, 2, k_h, k_w))
-    b = random_array(rng, (3,))
-    check(lambda x, w, b: m.conv2d_forward(x, w, b, stride=stride, padding=padding),
-          m.conv2d_backward, [x, w, b], ["x", "w", "b"])
+    check_convolution_gradients(rng, IMPLEMENTATIONS[impl], "conv2d", (2, 2, 7, 6), 3,
+                                kernel, stride, padding)
 
 
 @pytest.mark.parametrize("impl", IMPLEMENTATIONS)
 @pytest.mark.parametrize("stride, padding, kernel", [(2, 0, 2), (1, 0, 3), (2, 1, 3), (3, 1, (2, 4))])
 def test_conv_transpose2d_gradients(rng, impl, stride, padding, kernel):
-    m = IMPLEMENTATIONS[impl]
-    k_h, k_w = (kernel, kernel) if isinstance(kernel, int) else kernel
-    x = random_array(rng, (2, 3, 4, 5))
-    w = random_array(rng, (3, 2, k_h, k_w))
-    b = random_array(rng, (2,))
-    check(lambda x, w, b: m.conv_transpose2d_forward(x, w, b, stride=stride, padding=padding),
-          m.conv_transpose2d_backward, [x, w, b], ["x", "w", "b"])
+    check_convolution_gradients(rng, IMPLEMENTATIONS[impl], "conv_transpose2d", (2, 3, 4, 5), 2,
+                                kernel, stride, padding)
 
 
 @pytest.mark.parametrize("impl", IMPLEMENTATIONS)
