@@ -281,3 +281,96 @@ def bias_add_backward(dy, cache):
     for c in range(dy.shape[1]):
         db[c] = dy[:, c].sum()
     return dy.copy(), db
+
+
+# --- normalisation and dropout -------------------------------------------------------------
+
+def batch_norm2d_forward(x, gamma, beta, running_mean=None, running_var=None, training=True,
+                         momentum=0.1, eps=1e-5):
+    """y[n, c, i, j] = gamma[c] (x[n, c, i, j] - mu[c]) / sqrt(var[c] + eps) + beta[c].
+
+    Training: mu, var are channel c's mean and (biased) variance over n, i, j, and the
+    running statistics move towards them (unbiased variance); evaluation: the running ones.
+    """
+    n_images, channels, height, width = x.shape
+    count = n_images * height * width
+    y = np.zeros_like(x)
+    mus, variances = [], []
+    for c in range(channels):
+        values = [float(x[n, c, i, j]) for n in range(n_images) for i in range(height)
+                  for j in range(width)]
+        if training:
+            mu = sum(values) / count
+            var = sum((v - mu) ** 2 for v in values) / count
+            if running_mean is not None:
+                running_mean[c] = (1 - momentum) * running_mean[c] + momentum * mu
+                running_var[c] = (1 - momentum) * running_var[c] + momentum * var * count / (count - 1)
+        else:
+            mu, var = float(running_mean[c]), float(running_var[c])
+        mus.append(mu)
+        variances.append(var)
+        for n in range(n_images):
+            for i in range(height):
+                for j in range(width):
+                    x_hat = (x[n, c, i, j] - mu) / math.sqrt(var + eps)
+                    y[n, c, i, j] = gamma[c] * x_hat + beta[c]
+    return y, (x, gamma, mus, variances, eps, training)
+
+
+def batch_norm2d_backward(dy, cache):
+    """dx, dgamma, dbeta of :func:`batch_norm2d_forward`, from the chain rule through mu and var:
+
+        dx_hat = dy gamma
+        dvar   = sum dx_hat (x - mu) (-1/2) (var + eps)^(-3/2)
+        dmu    = sum dx_hat (-1 / sqrt(var + eps))            (+ dvar * sum -2 (x - mu) / M, which is 0)
+        dx     = dx_hat / sqrt(var + eps) + dvar 2 (x - mu) / M + dmu / M
+    In evaluation mu and var are constants, so only the first term of dx remains.
+    """
+    x, gamma, mus, variances, eps, training = cache
+    n_images, channels, height, width = x.shape
+    count = n_images * height * width
+    dx, dgamma, dbeta = np.zeros_like(x), np.zeros_like(gamma), np.zeros_like(gamma)
+    for c in range(channels):
+        mu, std = mus[c], math.sqrt(variances[c] + eps)
+        pixels = [(n, i, j) for n in range(n_images) for i in range(height) for j in range(width)]
+        dvar = dmu = 0.0
+        for (n, i, j) in pixels:
+            g = float(dy[n, c, i, j])
+            dbeta[c] += g
+            dgamma[c] += g * (x[n, c, i, j] - mu) / std
+            dx_hat = g * gamma[c]
+            dvar += dx_hat * (x[n, c, i, j] - mu) * -0.5 * std ** -3
+            dmu += -dx_hat / std
+        for (n, i, j) in pixels:
+            dx_hat = dy[n, c, i, j] * gamma[c]
+            dx[n, c, i, j] = dx_hat / std
+            if training:
+                dx[n, c, i, j] += dvar * 2 * (x[n, c, i, j] - mu) / count + dmu / count
+    return dx, dgamma, dbeta
+
+
+def dropout_forward(x, p, rng, training=True):
+    """y = x * mask, mask = 1/(1-p) where a uniform draw is >= p, else 0 (identity if not training).
+
+    Draws exactly as the fast op does (one ``rng.random(x.shape)``), so both drop the same values.
+    """
+    if not training or p == 0:
+        return x.copy(), None
+    draws = np.random.default_rng(rng).random(x.shape)
+    mask = np.zeros_like(x)
+    y = np.zeros_like(x)
+    for index in np.ndindex(x.shape):
+        mask[index] = 1 / (1 - p) if draws[index] >= p else 0.0
+        y[index] = x[index] * mask[index]
+    return y, mask
+
+
+def dropout_backward(dy, cache):
+    """dx = dy * mask."""
+    mask = cache
+    if mask is None:
+        return dy.copy()
+    dx = np.zeros_like(dy)
+    for index in np.ndindex(dy.shape):
+        dx[index] = dy[index] * mask[index]
+    return dx
