@@ -164,39 +164,114 @@ def elementwise_check(forward, backward, inputs, names=None, *, eps=DEFAULT_EPS,
 
 
 def directional_check(forward, backward, inputs, names=None, *, eps=DEFAULT_EPS,
-                      rtol=DEFAULT_RTOL, atol=DEFAULT_ATOL, seed=0, per_input=True):
+                      rtol=DEFAULT_RTOL, atol=DEFAULT_ATOL, seed=0, per_input=True, retries=0):
     """Check gradients along random directions: ``sum(grad * d)`` against a 1-D central difference.
 
     Inputs: as for :func:`elementwise_check`, plus
         per_input: also check each input along its own direction (2 forward passes each);
             the last entry, ``(all)``, always moves every input at once.
+        retries: how many fresh directions to try when a direction fails.  A network of
+            ReLUs and max poolings has kinks; when one lies within eps of the point along
+            the chosen direction, the central difference straddles it and is off, although
+            the gradient is right.  A wrong gradient fails in every direction, a kink only
+            in the one that met it.
     Returns:
         A :class:`GradCheckReport`; each entry's ``detail`` gives both numbers, the
-        analytic ``sum(grad * d)`` and the numeric derivative, and its ``direction``
-        the direction itself.
-    The direction is drawn from a standard normal with generator seed ``seed + 1``
+        analytic ``sum(grad * d)`` and the numeric derivative (and how many directions
+        were tried), and its ``direction`` the direction of the last try.
+    The directions are drawn from a standard normal with generator seed ``seed + 1``
     (the report prints the seed, so a failing direction can be drawn again) and
-    scaled to unit length over everything it moves.
+    scaled to unit length over everything they move.
     """
     inputs, names, dy, analytic, floor = _prepare(forward, backward, inputs, names, seed, eps)
     rng = np.random.default_rng(seed + 1)
-    directions = [None if x is None else
-                  get_array_module(x).asarray(rng.standard_normal(x.shape))
-                  for x in inputs]
     report = GradCheckReport("directional", eps, rtol, atol, seed, floor)
     present = [k for k, x in enumerate(inputs) if x is not None]
     groups = [([k], names[k]) for k in present] if per_input else []
     groups.append((present, "(all)"))
     for members, name in groups:
-        norm = sum(float((directions[k] ** 2).sum()) for k in members) ** 0.5
-        step = {k: directions[k] / norm for k in members}
-        predicted = sum(float((analytic[k] * step[k]).sum()) for k in members)
-        measured = _directional_derivative(forward, inputs, dy, step, eps)
-        shape = inputs[members[0]].shape if len(members) == 1 else ()
-        entry = _compare_numbers(name, shape, predicted, measured, rtol, atol + floor)
-        entry.direction = step[members[0]] if len(members) == 1 else step
+        for attempt in range(1 + retries):
+            step = _random_direction(rng, inputs, members)
+            predicted = sum(float((analytic[k] * step[k]).sum()) for k in members)
+            measured = _directional_derivative(forward, inputs, dy, step, eps)
+            shape = inputs[members[0]].shape if len(members) == 1 else ()
+            entry = _compare_numbers(name, shape, predicted, measured, rtol, atol + floor)
+            entry.direction = step[members[0]] if len(members) == 1 else step
+            if entry.passed:
+                break
+        if attempt:
+            entry.detail += f" (direction {attempt + 1} of {1 + retries})"
+        if not entry.passed:
+            entry.detail += _one_sided_hint(forward, inputs, dy, step, eps)
         report.entries.append(entry)
     return report
+
+
+MODULE_ATOL = 1e-8
+MODULE_EPS = 1e-6
+
+
+def module_check(module, x, loss=None, *, method="directional", eps=MODULE_EPS, rtol=DEFAULT_RTOL,
+                 atol=MODULE_ATOL, seed=0, retries=2):
+    """Check a Module's ``backward`` for its input and every parameter, one entry each.
+
+    Inputs:
+        module: anything with ``forward(x)``, ``backward(dy)`` and ``named_parameters()`` --
+            a layer or a whole U-Net -- already in float64 (``module.to(dtype=numpy.float64)``,
+            which converts batch norm's statistics too).  Its parameters are replaced by
+            copies during the check and restored afterwards.  Put it in the mode you want
+            checked (dropout must be off: a random mask is not a function of the input).
+        x: the input batch.
+        loss: optional pair ``(loss_forward, loss_backward)`` with
+            ``loss_forward(y) -> (value, cache)`` and ``loss_backward(dvalue, cache) -> dy``
+            (bind the targets with a lambda); without it the objective is ``sum(y * dy)``.
+        method: "directional" (2 forward passes per parameter: fast) or "elementwise".
+        eps: 1e-6 by default, smaller than for single ops: a network has thousands of ReLU
+            and pooling kinks, and the smaller the step, the rarer one within reach.
+        retries: fresh directions for a directional entry that fails (see
+            :func:`directional_check`); ignored by the elementwise check.
+        atol: 1e-8 by default, not 0: through many layers (batch norm divides by small
+            standard deviations) rounding grows beyond the output-based rounding floor, and
+            a gradient that is exactly zero -- a bias followed by batch norm -- measures as
+            about 1e-10.  Real errors are orders of magnitude larger.
+    Returns:
+        A :class:`GradCheckReport` with entries "x" and the parameters' dotted names.
+    """
+    named = list(module.named_parameters())
+    not_float64 = [name for name, p in named if p.data.dtype != np.float64]
+    if not_float64:
+        raise TypeError(f"module_check: the module must be in float64, but {not_float64[0]} is "
+                        f"{dict(named)[not_float64[0]].data.dtype}; convert it first with "
+                        f"module.to(dtype=numpy.float64)")
+    originals = [(p, p.data, p.grad) for _, p in named]
+
+    def forward(x, *values):
+        for (_, parameter), value in zip(named, values):
+            parameter.data = value
+        y = module.forward(x)
+        if loss is None:
+            return y, None
+        value, loss_cache = loss[0](y)
+        return value, loss_cache
+
+    def backward(d_out, loss_cache):
+        for _, parameter in named:
+            parameter.grad = get_array_module(parameter.data).zeros_like(parameter.data)
+        dy = d_out if loss is None else loss[1](d_out, loss_cache)
+        dx = module.backward(dy)
+        return (dx,) + tuple(parameter.grad for _, parameter in named)
+
+    options = dict(eps=eps, rtol=rtol, atol=atol, seed=seed)
+    if method == "directional":
+        check, options["retries"] = directional_check, retries
+    else:
+        check = elementwise_check
+    try:
+        return check(forward, backward, [x] + [p.data for _, p in named],
+                     ["x"] + [name for name, _ in named], **options)
+    finally:
+        for parameter, data, grad in originals:
+            parameter.data, parameter.grad = data, grad
 
 
 # --- the pieces ----------------------------------------------------------------------------
@@ -266,6 +341,25 @@ def _objective_magnitude(y, dy):
     if not is_array(y) or y.ndim == 0:
         return abs(float(y) * dy)
     return float(abs(y * dy).sum())
+
+
+def _one_sided_hint(forward, inputs, dy, step, eps):
+    """The forward and backward one-sided differences; far apart, they betray a kink (a ReLU
+    or a max switching) within eps of the point rather than a wrong gradient."""
+    at = _objective(forward, inputs, dy)
+    plus = _objective(forward, [x if k not in step else x + eps * step[k]
+                                for k, x in enumerate(inputs)], dy)
+    minus = _objective(forward, [x if k not in step else x - eps * step[k]
+                                 for k, x in enumerate(inputs)], dy)
+    return f"; one-sided: forward {(plus - at) / eps:.10g}, backward {(at - minus) / eps:.10g}"
+
+
+def _random_direction(rng, inputs, members):
+    """A standard-normal direction for the inputs in ``members``, of unit length overall."""
+    direction = {k: get_array_module(inputs[k]).asarray(rng.standard_normal(inputs[k].shape))
+                 for k in members}
+    norm = sum(float((d ** 2).sum()) for d in direction.values()) ** 0.5
+    return {k: d / norm for k, d in direction.items()}
 
 
 def _directional_derivative(forward, inputs, dy, step, eps):
