@@ -1,0 +1,269 @@
+"""Training: ``fit`` a U-Net on arrays, ``predict`` probabilities, save and load checkpoints.
+
+A data set is a pair of arrays ``(images, masks)``: images (N, H, W) or (N, 1, H, W)
+with values in [0, 1], masks of the same shape with values 0 and 1.
+
+Checkpoints are ``.npz`` files, read with ``allow_pickle=False``:
+
+    model/<dotted name>      the state dict (parameters and buffers)
+    optimizer/<key>          the optimizer's state (see ``optim``)
+    config                   JSON: the model's constructor arguments, so a checkpoint
+                             alone rebuilds the model
+    meta                     JSON: epoch, history, loss, optimizer name and settings
+
+They are written to a temporary file in the same folder and renamed over the old
+one, so an interrupted run never leaves a half-written checkpoint.
+"""
+
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+from . import losses, metrics, ops, optim
+from .backend import asnumpy, to_device
+from .model import UNet
+
+OPTIMIZERS = {"adam": optim.Adam, "sgd": optim.SGD}
+
+
+# --- data ----------------------------------------------------------------------------------
+
+def as_batch_array(array, name):
+    """(N, H, W) or (N, 1, H, W) -> float32 (N, 1, H, W); refuses anything else."""
+    array = np.asarray(array)
+    if array.ndim == 3:
+        array = array[:, None]
+    if array.ndim != 4 or array.shape[1] != 1:
+        raise ValueError(f"fit: {name} must be (N, H, W) or (N, 1, H, W), got shape {array.shape}")
+    return array.astype(np.float32, copy=False)
+
+
+def check_data_set(images, masks, name):
+    images, masks = as_batch_array(images, f"{name} images"), as_batch_array(masks, f"{name} masks")
+    if images.shape != masks.shape:
+        raise ValueError(f"fit: {name} images and masks differ in shape: {images.shape} vs "
+                         f"{masks.shape}")
+    if len(images) == 0:
+        raise ValueError(f"fit: the {name} set is empty (shape {images.shape})")
+    if not np.isfinite(images).all():
+        raise ValueError(f"fit: {name} images contain NaN or infinite values")
+    if not np.isin(masks, (0, 1)).all():
+        raise ValueError(f"fit: {name} masks must hold only 0 and 1 (found values such as "
+                         f"{np.setdiff1d(np.unique(masks), (0, 1))[:3].tolist()})")
+    return images, masks
+
+
+def crop_to(array, size):
+    """Center-crop (N, C, H, W) to ``size`` = (h, w) -- the valid U-Net's output size."""
+    top = (array.shape[2] - size[0]) // 2
+    left = (array.shape[3] - size[1]) // 2
+    return array[:, :, top:top + size[0], left:left + size[1]]
+
+
+# --- checkpoints ---------------------------------------------------------------------------
+
+def save_checkpoint(path, model, optimizer, meta):
+    """Write model, optimizer and ``meta`` to ``path`` atomically (temporary file, then rename)."""
+    arrays = {f"model/{k}": asnumpy(v) for k, v in model.state_dict().items()}
+    optimizer_state = optimizer.state_dict() if optimizer is not None else {}
+    arrays.update({f"optimizer/{k}": np.asarray(asnumpy(v)) for k, v in optimizer_state.items()})
+    arrays["config"] = np.array(json.dumps(model.config))
+    arrays["meta"] = np.array(json.dumps(meta))
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    temporary = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.tmp.npz")
+    try:
+        np.savez(temporary, **arrays)
+        os.replace(temporary, path)      # atomic: readers see the old file or the new one
+    finally:
+        if os.path.exists(temporary):    # interrupted before the rename: drop the half file
+            os.remove(temporary)
+
+
+def load_checkpoint(path, device="cpu"):
+    """Rebuild the model of a checkpoint; return ``(model, optimizer_state, meta)``."""
+    if not os.path.isfile(path):
+        raise ValueError(f"load_checkpoint: {path}: no such file")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            config = json.loads(str(data["config"]))
+            meta = json.loads(str(data["meta"]))
+            state = {k[len("model/"):]: data[k] for k in data.files if k.startswith("model/")}
+            optimizer_state = {k[len("optimizer/"):]: data[k] for k in data.files
+                               if k.startswith("optimizer/")}
+    except (OSError, KeyError, ValueError) as error:
+        raise ValueError(f"load_checkpoint: {path} is not a readable unet_from_scratch "
+                         f"checkpoint ({error})") from None
+    try:
+        model = UNet(**config)
+        model.load_state_dict(state)
+    except (TypeError, KeyError, ValueError) as error:
+        raise ValueError(f"load_checkpoint: {path} does not hold the UNet its config describes "
+                         f"({error})") from None
+    return model.to(device=device), optimizer_state, meta
+
+
+# --- progress ------------------------------------------------------------------------------
+
+class ProgressBar:
+    """A one-line text progress bar: ``epoch 3/10 [#######.....] 35/50 loss 0.412 31 img/s``."""
+
+    def __init__(self, total, label, stream=sys.stderr, width=24):
+        self.total, self.label, self.stream, self.width = total, label, stream, width
+        self.start = time.perf_counter()
+        self.enabled = stream is not None
+
+    def update(self, done, images, loss):
+        if not self.enabled:
+            return
+        filled = int(self.width * done / max(1, self.total))
+        rate = images / max(1e-9, time.perf_counter() - self.start)
+        bar = "#" * filled + "." * (self.width - filled)
+        self.stream.write(f"\r{self.label} [{bar}] {done}/{self.total} loss {loss:.4f} "
+                          f"{rate:.0f} img/s")
+        self.stream.flush()
+
+    def close(self):
+        if self.enabled:
+            self.stream.write("\r" + " " * 79 + "\r")
+            self.stream.flush()
+
+
+# --- training ------------------------------------------------------------------------------
+
+def fit(model, train, val, epochs=10, batch_size=8, lr=1e-3, loss="dice+bce", optimizer="adam",
+        seed=0, device="cpu", augment=None, checkpoint=None, resume=None, progress=True,
+        log=print):
+    """Train ``model`` on ``train`` = (images, masks) and report the validation Dice each epoch.
+
+    Inputs:
+        model: a UNet (its parameters are updated in place, on ``device``).
+        train, val: data sets ``(images, masks)``, images (N, H, W) or (N, 1, H, W).
+        epochs, batch_size, lr: as usual; ``loss`` one of ``losses.LOSSES`` ("dice",
+            "bce", "dice+bce"); ``optimizer`` "adam" or "sgd" (momentum 0.9).
+        seed: seeds the shuffling (and ``augment``'s generator).
+        device: "cpu" or "cuda"; batches are copied there one at a time.
+        augment: optional ``augment(images, masks, rng) -> (images, masks)`` applied to each
+            training batch (NumPy, on the CPU), identically to images and masks.
+        checkpoint: path of the best checkpoint (by validation Dice); the last epoch is
+            saved beside it as ``<name>.last.npz``, for ``resume``.
+        resume: path of a checkpoint to continue from (model, optimizer, epoch, history).
+        progress: draw a progress bar on stderr; ``log`` prints one line per epoch.
+    Returns:
+        history: dict of lists "epoch", "loss", "val_dice", "seconds".
+    """
+    train_images, train_masks = check_data_set(*train, "train")
+    val_images, val_masks = check_data_set(*val, "val")
+    if loss not in losses.LOSSES:
+        raise ValueError(f"fit: loss must be one of {sorted(losses.LOSSES)}, got {loss!r}")
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"fit: optimizer must be one of {sorted(OPTIMIZERS)}, got {optimizer!r}")
+    loss_forward, loss_backward = losses.LOSSES[loss]
+    model.to(device=device)
+    out_size = model.output_size(*train_images.shape[2:])
+    options = {"momentum": 0.9} if optimizer == "sgd" else {}
+    opt = OPTIMIZERS[optimizer](model.parameters(), lr=lr, **options)
+    history = {"epoch": [], "loss": [], "val_dice": [], "seconds": []}
+    first_epoch, best = 1, -1.0
+    if resume is not None:
+        first_epoch, best, history = _resume(resume, model, opt, device)
+        log(f"resumed from {resume} after epoch {first_epoch - 1} (best val Dice {best:.4f})")
+
+    for epoch in range(first_epoch, epochs + 1):
+        start = time.perf_counter()
+        model.train()
+        rng = np.random.default_rng([seed, epoch])
+        order = rng.permutation(len(train_images))
+        batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+        bar = ProgressBar(len(batches), f"epoch {epoch}/{epochs}", sys.stderr if progress else None)
+        total, seen = 0.0, 0
+        try:
+            for step, index in enumerate(batches, 1):
+                images, masks = train_images[index], train_masks[index]
+                if augment is not None:
+                    images, masks = augment(images, masks, rng)
+                value = train_step(model, opt, loss_forward, loss_backward,
+                                   to_device(images, device),
+                                   to_device(crop_to(masks, out_size), device))
+                total += value * len(index)
+                seen += len(index)
+                bar.update(step, seen, total / seen)
+        finally:
+            bar.close()      # also on Ctrl-C, so the message after it starts on a clean line
+        val_dice = evaluate_dice(model, val_images, val_masks, batch_size, device)
+        history["epoch"].append(epoch)
+        history["loss"].append(total / seen)
+        history["val_dice"].append(val_dice)
+        history["seconds"].append(time.perf_counter() - start)
+        improved = val_dice > best
+        best = max(best, val_dice)
+        log(f"epoch {epoch:3d}/{epochs}  loss {total / seen:.4f}  val Dice {val_dice:.4f}"
+            f"{'  (best)' if improved else ''}  {history['seconds'][-1]:.1f} s")
+        if checkpoint is not None:
+            meta = {"epoch": epoch, "best_val_dice": best, "history": history, "loss": loss,
+                    "optimizer": optimizer, "lr": lr, "seed": seed, "batch_size": batch_size,
+                    "image_size": list(train_images.shape[2:])}
+            save_checkpoint(last_checkpoint_path(checkpoint), model, opt, meta)
+            if improved:
+                save_checkpoint(checkpoint, model, opt, meta)
+    return history
+
+
+def train_step(model, optimizer, loss_forward, loss_backward, x, targets):
+    """One step: forward, loss, backward, update.  Returns the batch's loss as a float.
+
+    The loss's gradient with respect to itself is 1; ``loss_backward`` turns it into the
+    gradient of the logits, which ``model.backward`` carries back to every parameter.
+    """
+    value, cache = loss_forward(model(x), targets)
+    model.zero_grad()
+    dlogits, _ = loss_backward(1.0, cache)
+    model.backward(dlogits)
+    optimizer.step()
+    return float(value)
+
+
+def last_checkpoint_path(checkpoint):
+    root, ext = os.path.splitext(checkpoint)
+    return f"{root}.last{ext or '.npz'}"
+
+
+def _resume(path, model, opt, device):
+    saved, optimizer_state, meta = load_checkpoint(path, device)
+    if saved.config != model.config:
+        differences = ", ".join(f"{k}={saved.config.get(k)!r} there but {v!r} here"
+                                for k, v in model.config.items() if saved.config.get(k) != v)
+        raise ValueError(f"fit: cannot resume from {path}: it holds a different U-Net "
+                         f"({differences})")
+    model.load_state_dict(saved.state_dict())
+    opt.load_state_dict(optimizer_state)
+    return meta["epoch"] + 1, meta["best_val_dice"], meta["history"]
+
+
+# --- prediction ----------------------------------------------------------------------------
+
+def predict(model, images, batch_size=8, device="cpu"):
+    """Probabilities (N, H, W) for images (N, H, W) or (N, 1, H, W), in evaluation mode.
+
+    For ``padding="same"`` the output has the input's size.  (A ``padding="valid"``
+    network gives a smaller output; overlap-tile prediction at the input's size is
+    the real-data issue's.)
+    """
+    images = as_batch_array(images, "images")
+    model.eval()
+    out = []
+    for start in range(0, len(images), batch_size):
+        x = to_device(images[start:start + batch_size], device)
+        probabilities, _ = ops.sigmoid_forward(model(x))
+        out.append(asnumpy(probabilities))
+    return np.concatenate(out)[:, 0]
+
+
+def evaluate_dice(model, images, masks, batch_size=8, device="cpu"):
+    """Mean per-image Dice (Kaggle convention) of the thresholded predictions."""
+    probabilities = predict(model, images, batch_size, device)
+    masks = crop_to(as_batch_array(masks, "masks"), probabilities.shape[1:])[:, 0]
+    return float(metrics.mean_dice(probabilities, masks))
