@@ -26,7 +26,7 @@ import numbers
 
 from .backend import get_array_module, is_array
 from .ops import sigmoid_backward, sigmoid_forward
-from .ops._checks import check_array, check_same_dtype_and_device
+from .ops._checks import check_array, check_same_dtype_and_device, check_same_shape_batch
 
 REDUCTIONS = ("image", "batch")
 
@@ -203,12 +203,8 @@ def _check_logits_and_targets(op, logits, targets):
     check_array(op, "logits", logits)
     check_array(op, "targets", targets)
     check_same_dtype_and_device(op, logits, "logits", targets=targets)
-    if tuple(logits.shape) != tuple(targets.shape):
-        raise ValueError(f"{op}: logits and targets must have the same shape, got logits.shape="
-                         f"{tuple(logits.shape)}, targets.shape={tuple(targets.shape)}")
-    if logits.ndim < 2 or logits.size == 0:
-        raise ValueError(f"{op}: logits must be a non-empty batch (N, ...) such as (N, C, H, W), "
-                         f"got logits.shape={tuple(logits.shape)}")
+    check_same_shape_batch(op, logits, "logits", targets, "targets",
+                           layout="(N, ...) such as (N, C, H, W)")
     low, high = float(targets.min()), float(targets.max())
     if not (0 <= low and high <= 1):    # written so that a NaN fails too
         raise ValueError(f"{op}: targets must lie in [0, 1], got values from {low} to {high}")

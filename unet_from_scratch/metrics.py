@@ -25,6 +25,7 @@ import numbers
 import numpy as np
 
 from .backend import asnumpy, get_array_module, is_array
+from .ops._checks import check_same_shape_batch
 
 TARGET_THRESHOLD = 0.5
 
@@ -88,12 +89,8 @@ def _check_inputs(op, pred, target, threshold):
         raise TypeError(f"{op}: pred and target must be on the same device, got pred on "
                         f"{get_array_module(pred).__name__} and target on "
                         f"{get_array_module(target).__name__}")
-    if tuple(pred.shape) != tuple(target.shape):
-        raise ValueError(f"{op}: pred and target must have the same shape, got "
-                         f"pred.shape={tuple(pred.shape)}, target.shape={tuple(target.shape)}")
-    if pred.ndim < 2 or pred.size == 0:
-        raise ValueError(f"{op}: pred must be a non-empty batch (N, H, W) or (N, C, H, W), "
-                         f"got pred.shape={tuple(pred.shape)}")
+    check_same_shape_batch(op, pred, "pred", target, "target",
+                           layout="(N, H, W) or (N, C, H, W)")
     if not isinstance(threshold, numbers.Real) or isinstance(threshold, bool):
         raise TypeError(f"{op}: threshold must be a real number, got {type(threshold).__name__}")
     if not abs(threshold) < float("inf"):

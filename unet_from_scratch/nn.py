@@ -156,6 +156,13 @@ class Module:
         for child in self._modules.values():
             yield from child.modules()
 
+    def named_modules(self, prefix=""):
+        """``(dotted_name, module)`` for this module (named ``prefix``, "" by default) and all
+        its descendants, depth first: ``("encoders.0.0", Conv2d)``, as in PyTorch."""
+        yield prefix, self
+        for child_name, child in self._modules.items():
+            yield from child.named_modules(f"{prefix}.{child_name}" if prefix else child_name)
+
 
 def _convert(array, device, dtype):
     if device is not None:
@@ -177,31 +184,46 @@ def he_normal(rng, shape, fan_in):
 
 # --- layers --------------------------------------------------------------------------------
 
-class Conv2d(Module):
-    """2-D convolution; weight (c_out, c_in, k, k) He-initialised, bias zeros.  See ops.conv2d."""
+class _ConvBase(Module):
+    """What a convolution and a transposed convolution share: a He-initialised ``weight``,
+    an optional ``bias`` of zeros, and passes that call an op pair with the layer's stride
+    and padding.  The two layers differ only in that pair and in the weight's layout (and
+    so its fan-in); registration order -- weight, then bias -- is PyTorch's.
+    """
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True, rng=0):
+    def __init__(self, op_forward, op_backward, weight_shape, fan_in, out_channels, stride,
+                 padding, bias, rng):
         super().__init__()
+        self._op_forward, self._op_backward = op_forward, op_backward
         self.stride, self.padding = stride, padding
-        k_h, k_w = (kernel_size, kernel_size) if np.isscalar(kernel_size) else kernel_size
-        shape = (out_channels, in_channels, k_h, k_w)
-        self.weight = Parameter(he_normal(_rng(rng), shape, fan_in=in_channels * k_h * k_w))
+        self.weight = Parameter(he_normal(_rng(rng), weight_shape, fan_in))
         self.bias = Parameter(np.zeros(out_channels, np.float32)) if bias else None
 
     def forward(self, x):
         b = None if self.bias is None else self.bias.data
-        y, self._cache = ops.conv2d_forward(x, self.weight.data, b, self.stride, self.padding)
+        y, self._cache = self._op_forward(x, self.weight.data, b, self.stride, self.padding)
         return y
 
     def backward(self, dy):
-        dx, dw, db = ops.conv2d_backward(dy, self._cache)
+        dx, dw, db = self._op_backward(dy, self._cache)
         self.weight.grad += dw
         if self.bias is not None:
             self.bias.grad += db
         return dx
 
 
-class ConvTranspose2d(Module):
+class Conv2d(_ConvBase):
+    """2-D convolution; weight (c_out, c_in, k, k) He-initialised, bias zeros.  See ops.conv2d."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True, rng=0):
+        k_h, k_w = (kernel_size, kernel_size) if np.isscalar(kernel_size) else kernel_size
+        super().__init__(ops.conv2d_forward, ops.conv2d_backward,
+                         weight_shape=(out_channels, in_channels, k_h, k_w),
+                         fan_in=in_channels * k_h * k_w, out_channels=out_channels,
+                         stride=stride, padding=padding, bias=bias, rng=rng)
+
+
+class ConvTranspose2d(_ConvBase):
     """Transposed convolution (up-convolution); weight (c_in, c_out, k, k).  See ops.conv_transpose2d.
 
     He initialisation with fan_in = c_in k_h k_w / (s_h s_w): the number of products that
@@ -210,26 +232,13 @@ class ConvTranspose2d(Module):
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True,
                  rng=0):
-        super().__init__()
-        self.stride, self.padding = stride, padding
         k_h, k_w = (kernel_size, kernel_size) if np.isscalar(kernel_size) else kernel_size
         s_h, s_w = (stride, stride) if np.isscalar(stride) else stride
-        fan_in = max(1, in_channels * k_h * k_w // (s_h * s_w))
-        self.weight = Parameter(he_normal(_rng(rng), (in_channels, out_channels, k_h, k_w), fan_in))
-        self.bias = Parameter(np.zeros(out_channels, np.float32)) if bias else None
-
-    def forward(self, x):
-        b = None if self.bias is None else self.bias.data
-        y, self._cache = ops.conv_transpose2d_forward(x, self.weight.data, b, self.stride,
-                                                      self.padding)
-        return y
-
-    def backward(self, dy):
-        dx, dw, db = ops.conv_transpose2d_backward(dy, self._cache)
-        self.weight.grad += dw
-        if self.bias is not None:
-            self.bias.grad += db
-        return dx
+        super().__init__(ops.conv_transpose2d_forward, ops.conv_transpose2d_backward,
+                         weight_shape=(in_channels, out_channels, k_h, k_w),
+                         fan_in=max(1, in_channels * k_h * k_w // (s_h * s_w)),
+                         out_channels=out_channels, stride=stride, padding=padding, bias=bias,
+                         rng=rng)
 
 
 class MaxPool2d(Module):
@@ -303,34 +312,6 @@ class Dropout(Module):
         return ops.dropout_backward(dy, self._cache)
 
 
-class Sequential(Module):
-    """Children applied in order; backward runs them in reverse.  Named "0", "1", ..."""
-
-    def __init__(self, *layers):
-        super().__init__()
-        for index, layer in enumerate(layers):
-            setattr(self, str(index), layer)
-
-    def __iter__(self):
-        return iter(self._modules.values())
-
-    def __getitem__(self, index):
-        return list(self._modules.values())[index]
-
-    def __len__(self):
-        return len(self._modules)
-
-    def forward(self, x):
-        for layer in self:
-            x = layer(x)
-        return x
-
-    def backward(self, dy):
-        for layer in reversed(list(self)):
-            dy = layer.backward(dy)
-        return dy
-
-
 class ModuleList(Module):
     """A list of modules, registered as "0", "1", ... (no forward of its own)."""
 
@@ -350,3 +331,23 @@ class ModuleList(Module):
 
     def __len__(self):
         return len(self._modules)
+
+
+class Sequential(ModuleList):
+    """Children applied in order; backward runs them in reverse.  Named "0", "1", ...
+
+    A :class:`ModuleList` (same registration, iteration and indexing) with passes of its own.
+    """
+
+    def __init__(self, *layers):
+        super().__init__(layers)
+
+    def forward(self, x):
+        for layer in self:
+            x = layer(x)
+        return x
+
+    def backward(self, dy):
+        for layer in reversed(list(self)):
+            dy = layer.backward(dy)
+        return dy

@@ -54,6 +54,18 @@ def check_same_dtype_and_device(op, x, x_name="x", **others):
                             f"cast one of them explicitly")
 
 
+def check_same_shape_batch(op, x, x_name, other, other_name, layout):
+    """Check that ``x`` and ``other`` have one shape and hold a non-empty batch on axis 0
+    (at least 2-D); ``layout`` names the accepted shapes in the message, e.g.
+    "(N, H, W) or (N, C, H, W)".  Without this, NumPy would broadcast mismatched shapes."""
+    if tuple(x.shape) != tuple(other.shape):
+        raise ValueError(f"{op}: {x_name} and {other_name} must have the same shape, got "
+                         f"{x_name}.shape={tuple(x.shape)}, {other_name}.shape={tuple(other.shape)}")
+    if x.ndim < 2 or x.size == 0:
+        raise ValueError(f"{op}: {x_name} must be a non-empty batch {layout}, "
+                         f"got {x_name}.shape={tuple(x.shape)}")
+
+
 def check_bias(op, b, channels):
     """Check an optional bias: ``None`` or a float array of shape ``(channels,)``."""
     if b is None:
