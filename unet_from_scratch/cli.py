@@ -1,16 +1,22 @@
 """The command line: ``unet-scratch`` (also ``python -m unet_from_scratch``).
 
-    unet-scratch gradcheck        check every op's backward against finite differences
-    unet-scratch bench ops        time the ops (and PyTorch's, when installed)
+    unet-scratch train            train a U-Net on synthetic ultrasound (the main job)
+    unet-scratch predict          segment image files with a checkpoint
+    unet-scratch evaluate         mean Dice and IoU of a checkpoint, per-image CSV
+    unet-scratch gradcheck        check every op's backward and a whole U-Net's gradient
+    unet-scratch bench            time a training step (and PyTorch's, when installed)
+
+The jobs behind train, predict and evaluate are in ``jobs.py``.
 """
 
 import argparse
+import os
 import sys
 import time
 
 import numpy as np
 
-from . import __version__, ops
+from . import __version__, jobs, ops
 from .gradcheck import directional_check, elementwise_check
 
 
@@ -45,26 +51,62 @@ def op_checks(rng):
 
 
 def run_gradcheck(args):
-    """Print a gradient-check report for every op; exit status 1 if any check failed."""
+    """Print a gradient-check report for every op, then one for a whole small U-Net through the
+    loss, layer by layer (``--only`` picks one of the two); exit status 1 if any check failed."""
+    print(f"unet_from_scratch {__version__}: gradient checks in float64, seed {args.seed}\n",
+          flush=True)
+    failed = []
+    if args.only != "network" and not run_op_checks(args):
+        failed.append("ops")
+    if args.only != "ops" and not run_network_check(args):
+        failed.append("network")
+    if args.only is None:
+        print(f"\ngradcheck FAILED: {' and '.join(failed)}" if failed else
+              "\ngradcheck passed: every op and the whole network")
+    return 1 if failed else 0
+
+
+def run_op_checks(args):
+    """Print a gradient-check report for every op; True if all passed."""
     check = {"elementwise": elementwise_check, "directional": directional_check}[args.method]
     rng = np.random.default_rng(args.seed)
     checks = op_checks(rng)
-    print(f"unet_from_scratch {__version__}: {args.method} gradient check of every op "
-          f"(float64, seed {args.seed})\n", flush=True)
+    print(f"{args.method} gradient check of every op\n", flush=True)
     failed = []
     start = time.perf_counter()
     for index, (title, forward, backward, inputs, names) in enumerate(checks, 1):
-        report = check(forward, backward, inputs, names, eps=args.eps, rtol=args.rtol,
-                       atol=args.atol, seed=args.seed)
+        report = check(forward, backward, inputs, names, seed=args.seed,
+                       **_step_and_tolerances(args, eps=1e-5, rtol=1e-6, atol=0.0))
         print(f"[{index}/{len(checks)}] {title}\n{report}\n", flush=True)
         if not report.passed:
             failed.append(title)
     elapsed = time.perf_counter() - start
     if failed:
         print(f"{len(failed)} of {len(checks)} ops FAILED: {', '.join(failed)} ({elapsed:.1f} s)")
-        return 1
+        return False
     print(f"all {len(checks)} ops passed ({elapsed:.1f} s)")
-    return 0
+    return True
+
+
+def run_network_check(args):
+    """Print the whole-network check (see netcheck.py), one line per parameter; True if it passed."""
+    from . import netcheck
+    from .gradcheck import DEFAULT_RTOL, MODULE_ATOL, MODULE_EPS
+    if args.only is None:
+        print()
+    check = netcheck.check_unet(depth=args.network_depth, padding=args.padding,
+                                batch_norm=args.batch_norm, seed=args.seed,
+                                **_step_and_tolerances(args, eps=MODULE_EPS, rtol=DEFAULT_RTOL,
+                                                       atol=MODULE_ATOL))
+    print(netcheck.format_network_check(check), flush=True)
+    return check.passed
+
+
+def _step_and_tolerances(args, eps, rtol, atol):
+    """--eps, --rtol and --atol where given, else the check's own defaults."""
+    return dict(eps=eps if args.eps is None else args.eps,
+                rtol=rtol if args.rtol is None else args.rtol,
+                atol=atol if args.atol is None else args.atol)
 
 
 def run_bench(args):
@@ -81,25 +123,116 @@ def build_parser():
     commands.required = True
 
     gradcheck = commands.add_parser(
-        "gradcheck", help="check every op's backward pass against finite differences")
+        "gradcheck", help="check every op's backward pass, and a whole U-Net's, against "
+                          "finite differences",
+        description="Check each op's backward pass against central differences, then the "
+                    "gradient of a small float64 U-Net through the dice+bce loss, one line per "
+                    "parameter. Exit status 1 if any check fails.")
+    gradcheck.add_argument("--only", choices=["ops", "network"],
+                           help="run only the per-op checks or only the whole-network check "
+                                "(default: both)")
     gradcheck.add_argument("--method", choices=["elementwise", "directional"], default="elementwise",
-                           help="perturb every element, or one random direction per input "
-                                "(default: %(default)s)")
-    gradcheck.add_argument("--rtol", type=float, default=1e-6,
-                           help="relative tolerance (default: %(default)g)")
-    gradcheck.add_argument("--atol", type=float, default=0.0,
+                           help="for the ops: perturb every element, or one random direction per "
+                                "input (default: %(default)s; the network is always checked "
+                                "along directions)")
+    gradcheck.add_argument("--rtol", type=float,
+                           help="relative tolerance (default: 1e-6)")
+    gradcheck.add_argument("--atol", type=float,
                            help="absolute allowance on top of the rounding floor "
-                                "(default: %(default)g)")
-    gradcheck.add_argument("--eps", type=float, default=1e-5,
-                           help="finite-difference step (default: %(default)g)")
+                                "(default: 0 for the ops, 1e-8 for the network)")
+    gradcheck.add_argument("--eps", type=float,
+                           help="finite-difference step (default: 1e-5 for the ops, 1e-6 for "
+                                "the network)")
     gradcheck.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    network = gradcheck.add_argument_group(
+        "the network", "a UNet(base_channels=4) in float64 on one 1x1x32x32 input (with "
+                       "--padding valid the smallest size above 32 that fits: 44 at depth 2, 92 at "
+                       "depth 3), random binary targets, dice+bce loss")
+    network.add_argument("--network-depth", type=int, default=2, metavar="DEPTH",
+                         help="number of poolings (default: %(default)s)")
+    network.add_argument("--padding", choices=["same", "valid"], default="same",
+                         help="3x3 convolutions' padding (default: %(default)s)")
+    network.add_argument("--batch-norm", action="store_true",
+                         help="batch norm after each 3x3 convolution")
     gradcheck.set_defaults(run=run_gradcheck)
+
+    add_train_parser(commands)
+    add_predict_parser(commands)
+    add_evaluate_parser(commands)
 
     # bench has its own parser (unet_from_scratch/bench.py): everything after "bench" goes to it
     bench = commands.add_parser("bench", help="time the ops; see 'unet-scratch bench --help'",
                                 add_help=False)
     bench.set_defaults(run=run_bench)
     return parser
+
+
+def add_train_parser(commands):
+    from .losses import LOSSES
+    train = commands.add_parser(
+        "train", help="train a U-Net on synthetic ultrasound (a few minutes on a laptop CPU)",
+        description="Train a U-Net on synthetic ultrasound images. Prints the loss and the "
+                    "validation Dice of each epoch next to an Otsu-threshold baseline, and "
+                    "writes a checkpoint, learning curves and predictions to --out.")
+    data = train.add_argument_group("data")
+    data.add_argument("--size", type=int, default=64, help="image side (default: %(default)s)")
+    data.add_argument("--train-images", type=int, default=400, metavar="N",
+                      help="training images (default: %(default)s)")
+    data.add_argument("--val-images", type=int, default=100, metavar="N",
+                      help="validation images (default: %(default)s)")
+    model = train.add_argument_group("model")
+    model.add_argument("--base-channels", type=int, default=8, metavar="C",
+                       help="channels of the first level, doubled at each level "
+                            "(default: %(default)s; the usual U-Net has 32 or 64)")
+    model.add_argument("--depth", type=int, default=3,
+                       help="number of poolings (default: %(default)s)")
+    model.add_argument("--batch-norm", action="store_true", help="batch norm after each conv")
+    run = train.add_argument_group("training")
+    run.add_argument("--epochs", type=int, default=12, help="total epochs (default: %(default)s)")
+    run.add_argument("--batch", type=int, default=8, help="batch size (default: %(default)s)")
+    run.add_argument("--lr", type=float, default=2e-3,
+                     help="Adam's learning rate (default: %(default)s)")
+    run.add_argument("--loss", choices=sorted(LOSSES), default="dice+bce",
+                     help="loss (default: %(default)s)")
+    run.add_argument("--seed", type=int, default=0, help="seeds data, weights and shuffling "
+                                                         "(default: %(default)s)")
+    run.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                     help="where to train (default: %(default)s)")
+    run.add_argument("--out", default=os.path.join("runs", "synthetic"), metavar="DIR",
+                     help="output folder (default: %(default)s)")
+    run.add_argument("--resume", nargs="?", const="", metavar="CHECKPOINT",
+                     help="continue an interrupted run (default: DIR/checkpoint.last.npz)")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.set_defaults(run=jobs.run_train)
+
+
+def add_predict_parser(commands):
+    predict = commands.add_parser(
+        "predict", help="segment images (PNG, TIF, JPG) with a trained checkpoint",
+        description="Write one binary mask PNG (0/255) per image, at the image's size.")
+    predict.add_argument("checkpoint", help="a checkpoint written by 'unet-scratch train'")
+    predict.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
+    predict.add_argument("--out", required=True, metavar="DIR", help="folder for the masks")
+    predict.add_argument("--threshold", type=float, default=0.5,
+                         help="probability above which a pixel is nerve (default: %(default)s)")
+    predict.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    predict.set_defaults(run=jobs.run_predict)
+
+
+def add_evaluate_parser(commands):
+    evaluate = commands.add_parser(
+        "evaluate", help="mean Dice and IoU of a checkpoint, with a per-image CSV",
+        description="Score a checkpoint on a data set (Kaggle convention: an image whose true "
+                    "and predicted masks are both empty scores 1).")
+    evaluate.add_argument("checkpoint", help="a checkpoint written by 'unet-scratch train'")
+    evaluate.add_argument("--data", default="synthetic", metavar="synthetic|FILE.npz",
+                          help="the checkpoint's synthetic validation set, or an .npz with "
+                               "arrays 'images' and 'masks' (default: %(default)s)")
+    evaluate.add_argument("--csv", metavar="PATH", help="per-image scores "
+                          "(default: next to the checkpoint, *_evaluation.csv)")
+    evaluate.add_argument("--batch", type=int, default=8)
+    evaluate.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    evaluate.set_defaults(run=jobs.run_evaluate)
 
 
 def main(argv=None):
@@ -111,6 +244,11 @@ def main(argv=None):
         parser.error(f"unrecognized arguments: {' '.join(extra_args)}")
     try:
         return args.run(args)
+    except ValueError as error:
+        if args.command not in ("train", "predict", "evaluate"):
+            raise
+        print(f"unet-scratch {args.command}: {error}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -31,27 +31,30 @@ OPTIMIZERS = {"adam": optim.Adam, "sgd": optim.SGD}
 
 # --- data ----------------------------------------------------------------------------------
 
-def as_batch_array(array, name):
+def as_batch_array(array, name, op="fit"):
     """(N, H, W) or (N, 1, H, W) -> float32 (N, 1, H, W); refuses anything else."""
     array = np.asarray(array)
     if array.ndim == 3:
         array = array[:, None]
     if array.ndim != 4 or array.shape[1] != 1:
-        raise ValueError(f"fit: {name} must be (N, H, W) or (N, 1, H, W), got shape {array.shape}")
+        raise ValueError(f"{op}: {name} must be (N, H, W) or (N, 1, H, W), got shape {array.shape}")
     return array.astype(np.float32, copy=False)
 
 
-def check_data_set(images, masks, name):
-    images, masks = as_batch_array(images, f"{name} images"), as_batch_array(masks, f"{name} masks")
+def check_data_set(images, masks, name, op="fit"):
+    """A data set as float32 (N, 1, H, W) arrays, after checking shapes, values and masks;
+    ``op`` and ``name`` ("train", "val", ...) make the error messages."""
+    images = as_batch_array(images, f"{name} images", op)
+    masks = as_batch_array(masks, f"{name} masks", op)
     if images.shape != masks.shape:
-        raise ValueError(f"fit: {name} images and masks differ in shape: {images.shape} vs "
+        raise ValueError(f"{op}: {name} images and masks differ in shape: {images.shape} vs "
                          f"{masks.shape}")
     if len(images) == 0:
-        raise ValueError(f"fit: the {name} set is empty (shape {images.shape})")
+        raise ValueError(f"{op}: the {name} set is empty (shape {images.shape})")
     if not np.isfinite(images).all():
-        raise ValueError(f"fit: {name} images contain NaN or infinite values")
+        raise ValueError(f"{op}: {name} images contain NaN or infinite values")
     if not np.isin(masks, (0, 1)).all():
-        raise ValueError(f"fit: {name} masks must hold only 0 and 1 (found values such as "
+        raise ValueError(f"{op}: {name} masks must hold only 0 and 1 (found values such as "
                          f"{np.setdiff1d(np.unique(masks), (0, 1))[:3].tolist()})")
     return images, masks
 
@@ -132,11 +135,17 @@ class ProgressBar:
             self.stream.flush()
 
 
+def progress_stream(progress):
+    """stderr when a progress bar was asked for and someone is watching (a terminal);
+    None in logs and pipes, where the redrawn line would only be noise."""
+    return sys.stderr if progress and sys.stderr.isatty() else None
+
+
 # --- training ------------------------------------------------------------------------------
 
 def fit(model, train, val, epochs=10, batch_size=8, lr=1e-3, loss="dice+bce", optimizer="adam",
         seed=0, device="cpu", augment=None, checkpoint=None, resume=None, progress=True,
-        log=print):
+        log=print, run_info=None):
     """Train ``model`` on ``train`` = (images, masks) and report the validation Dice each epoch.
 
     Inputs:
@@ -151,7 +160,10 @@ def fit(model, train, val, epochs=10, batch_size=8, lr=1e-3, loss="dice+bce", op
         checkpoint: path of the best checkpoint (by validation Dice); the last epoch is
             saved beside it as ``<name>.last.npz``, for ``resume``.
         resume: path of a checkpoint to continue from (model, optimizer, epoch, history).
-        progress: draw a progress bar on stderr; ``log`` prints one line per epoch.
+        progress: draw a progress bar on stderr (when it is a terminal); ``log`` prints one
+            line per epoch.
+        run_info: a JSON-serialisable dict stored in each checkpoint's meta under "run"
+            (the command line keeps its data and model options there, to resume).
     Returns:
         history: dict of lists "epoch", "loss", "val_dice", "seconds".
     """
@@ -178,7 +190,7 @@ def fit(model, train, val, epochs=10, batch_size=8, lr=1e-3, loss="dice+bce", op
         rng = np.random.default_rng([seed, epoch])
         order = rng.permutation(len(train_images))
         batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
-        bar = ProgressBar(len(batches), f"epoch {epoch}/{epochs}", sys.stderr if progress else None)
+        bar = ProgressBar(len(batches), f"epoch {epoch}/{epochs}", progress_stream(progress))
         total, seen = 0.0, 0
         try:
             for step, index in enumerate(batches, 1):
@@ -205,7 +217,7 @@ def fit(model, train, val, epochs=10, batch_size=8, lr=1e-3, loss="dice+bce", op
         if checkpoint is not None:
             meta = {"epoch": epoch, "best_val_dice": best, "history": history, "loss": loss,
                     "optimizer": optimizer, "lr": lr, "seed": seed, "batch_size": batch_size,
-                    "image_size": list(train_images.shape[2:])}
+                    "image_size": list(train_images.shape[2:]), "run": run_info or {}}
             save_checkpoint(last_checkpoint_path(checkpoint), model, opt, meta)
             if improved:
                 save_checkpoint(checkpoint, model, opt, meta)
@@ -252,7 +264,7 @@ def predict(model, images, batch_size=8, device="cpu"):
     network gives a smaller output; overlap-tile prediction at the input's size is
     the real-data issue's.)
     """
-    images = as_batch_array(images, "images")
+    images = as_batch_array(images, "images", "predict")
     model.eval()
     out = []
     for start in range(0, len(images), batch_size):
@@ -265,5 +277,6 @@ def predict(model, images, batch_size=8, device="cpu"):
 def evaluate_dice(model, images, masks, batch_size=8, device="cpu"):
     """Mean per-image Dice (Kaggle convention) of the thresholded predictions."""
     probabilities = predict(model, images, batch_size, device)
-    masks = crop_to(as_batch_array(masks, "masks"), probabilities.shape[1:])[:, 0]
+    masks = as_batch_array(masks, "masks", "evaluate_dice")
+    masks = crop_to(masks, probabilities.shape[1:])[:, 0]
     return float(metrics.mean_dice(probabilities, masks))

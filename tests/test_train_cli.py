@@ -1,0 +1,148 @@
+"""``unet-scratch train``, ``predict`` and ``evaluate`` on tiny settings, through ``cli.main``."""
+
+import csv
+import os
+
+import numpy as np
+import pytest
+from skimage import io as skio
+
+from unet_from_scratch import cli, jobs, train
+from unet_from_scratch.data.synthetic import make_synthetic_ultrasound
+
+TINY = ["--size", "32", "--train-images", "16", "--val-images", "8", "--base-channels", "4",
+        "--depth", "2", "--batch", "8", "--quiet"]
+
+
+def run(argv, capsys):
+    status = cli.main(argv)
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A checkpoint of two tiny epochs, shared by the predict and evaluate tests."""
+    out = str(tmp_path_factory.mktemp("run"))
+    assert cli.main(["train", *TINY, "--epochs", "2", "--out", out]) == 0
+    return out
+
+
+def test_train_prints_each_epoch_next_to_the_baseline_and_writes_its_files(tmp_path, capsys):
+    status, out, _ = run(["train", *TINY, "--epochs", "2", "--out", str(tmp_path)], capsys)
+    assert status == 0
+    assert "baseline  Otsu threshold: validation Dice 0." in out
+    epochs = [line for line in out.splitlines() if line.startswith("epoch ")]
+    assert len(epochs) == 2 and all("val Dice" in e and "(Otsu 0." in e for e in epochs)
+    assert "best validation Dice" in out
+    assert sorted(os.listdir(tmp_path)) == ["checkpoint.last.npz", "checkpoint.npz",
+                                            "curves.png", "predictions.png"]
+    assert skio.imread(tmp_path / "curves.png").ndim == 3
+
+
+def test_resume_continues_the_run_with_its_own_options(trained, tmp_path, capsys):
+    out = str(tmp_path)
+    assert run(["train", *TINY, "--epochs", "1", "--lr", "0.005", "--out", out], capsys)[0] == 0
+    # the data and model options come from the checkpoint, not from these defaults
+    status, text, _ = run(["train", "--epochs", "2", "--out", out, "--resume", "--quiet"], capsys)
+    assert status == 0
+    assert "resuming with the run's own options:" in text and "lr=0.005" in text
+    assert f"resumed from {os.path.join(out, 'checkpoint.last.npz')} after epoch 1" in text
+    assert [line[:14] for line in text.splitlines() if line.startswith("epoch")] == \
+        ["epoch   2/2  l"]
+    status, text, _ = run(["train", "--epochs", "2", "--out", out, "--resume"], capsys)
+    assert status == 0 and "nothing to do" in text
+
+
+def test_ctrl_c_during_training_says_how_to_resume(tmp_path, capsys, monkeypatch):
+    real_step, calls = train.train_step, []
+
+    def step_then_ctrl_c(*args):
+        calls.append(1)
+        if len(calls) == 4:                   # two batches per epoch: inside epoch 2
+            raise KeyboardInterrupt
+        return real_step(*args)
+
+    monkeypatch.setattr(train, "train_step", step_then_ctrl_c)
+    status, out, _ = run(["train", *TINY, "--epochs", "3", "--out", str(tmp_path)], capsys)
+    assert status == 130
+    assert "checkpoint.last.npz holds epoch 1, intact; continue with 'unet-scratch train " \
+           f"--out {tmp_path} --resume'" in out
+    monkeypatch.undo()
+    status, out, _ = run(["train", "--epochs", "3", "--out", str(tmp_path), "--resume",
+                          "--quiet"], capsys)
+    assert status == 0 and "after epoch 1" in out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "--device", "cuda"], "unet-scratch train: --device cuda needs a CUDA GPU and "
+                                    "CuPy"),
+    (["train", "--resume"], "no such checkpoint"),
+    (["train", "--size", "30"], "an input height of 30 does not fit"),
+    (["evaluate", "missing.npz"], "missing.npz: no such file"),
+    (["predict", "missing.npz", "x.png", "--out", "o"], "missing.npz: no such file"),
+])
+def test_usage_errors_are_one_line_without_traceback(argv, message, tmp_path, capsys,
+                                                     monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(jobs, "gpu_available", lambda: False)
+    status, out, err = run(argv + ["--quiet"] if argv[0] == "train" else argv, capsys)
+    assert status == 2
+    assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_predict_writes_binary_masks_at_each_input_size(trained, tmp_path, capsys):
+    images, _ = make_synthetic_ultrasound(2, (50, 70), seed=9)
+    paths = []
+    for i, (image, suffix) in enumerate(zip(images, [".png", ".tif"])):
+        paths.append(str(tmp_path / f"scan{i}{suffix}"))
+        skio.imsave(paths[-1], (image * 255).astype(np.uint8), check_contrast=False)
+    out = tmp_path / "masks"
+    status, text, _ = run(["predict", os.path.join(trained, "checkpoint.npz"), *paths,
+                           "--out", str(out)], capsys)
+    assert status == 0 and text.count("pixels of nerve") == 2
+    for i in range(2):
+        mask = skio.imread(out / f"scan{i}_mask.png")
+        assert mask.shape == (50, 70) and set(np.unique(mask)) <= {0, 255}
+
+
+@pytest.mark.filterwarnings("ignore:The legacy `DICOM` plugin:DeprecationWarning")
+def test_predict_names_an_unreadable_image(trained, tmp_path, capsys):
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG but not really")
+    status, _, err = run(["predict", os.path.join(trained, "checkpoint.npz"), str(broken),
+                          "--out", str(tmp_path)], capsys)
+    assert status == 2 and "broken.png" in err and "Traceback" not in err
+
+
+def test_evaluate_on_the_runs_validation_set_writes_a_csv(trained, tmp_path, capsys):
+    path = str(tmp_path / "scores.csv")
+    status, out, _ = run(["evaluate", os.path.join(trained, "checkpoint.npz"), "--csv", path],
+                         capsys)
+    assert status == 0
+    assert "synthetic validation set (seed 0): 8 images" in out
+    assert "mean Dice 0." in out and "mean IoU 0." in out and "Otsu threshold baseline" in out
+    with open(path) as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 8 and set(rows[0]) == {"image", "dice", "iou", "true_pixels",
+                                               "predicted_pixels"}
+    mean = np.mean([float(r["dice"]) for r in rows])
+    assert f"mean Dice {mean:.4f}" in out
+
+
+def test_evaluate_on_an_npz_and_its_bad_variants(trained, tmp_path, capsys):
+    checkpoint = os.path.join(trained, "checkpoint.npz")
+    images, masks = make_synthetic_ultrasound(4, 32, seed=3)
+    np.savez(tmp_path / "good.npz", images=images, masks=masks)
+    np.savez(tmp_path / "grey.npz", images=images, masks=masks * 0.5)
+    np.savez(tmp_path / "short.npz", images=images, masks=masks[:, :16])
+    np.savez(tmp_path / "nomasks.npz", images=images)
+    status, out, _ = run(["evaluate", checkpoint, "--data", str(tmp_path / "good.npz"),
+                          "--csv", str(tmp_path / "s.csv")], capsys)
+    assert status == 0 and "good.npz: 4 images" in out
+    for name, message in [("grey", "masks must hold only 0 and 1"),
+                          ("short", "images and masks differ in shape"),
+                          ("nomasks", "is not an .npz with arrays 'images' and 'masks'")]:
+        status, _, err = run(["evaluate", checkpoint, "--data", str(tmp_path / f"{name}.npz")],
+                             capsys)
+        assert status == 2 and message in err, err
