@@ -34,7 +34,7 @@ def test_train_prints_each_epoch_next_to_the_baseline_and_writes_its_files(tmp_p
     assert "baseline  Otsu threshold: validation Dice 0." in out
     epochs = [line for line in out.splitlines() if line.startswith("epoch ")]
     assert len(epochs) == 2 and all("val Dice" in e and "(Otsu 0." in e for e in epochs)
-    assert "best validation Dice" in out
+    assert "best validation Dice" in out and "predicting no nerve anywhere" in out
     assert sorted(os.listdir(tmp_path)) == ["checkpoint.last.npz", "checkpoint.npz",
                                             "curves.png", "predictions.png"]
     assert skio.imread(tmp_path / "curves.png").ndim == 3

@@ -5,19 +5,42 @@ Layers, bottom to top (nothing imports anything above it):
     backend     NumPy or CuPy: get_array_module, to_device, asnumpy, gpu_available
     reference   the definitions, as plain Python loops
     ops         the fast kernels, one file per op, forward/backward pairs
-    gradcheck   finite-difference checks (elementwise and directional)
-    cli, bench  the command line (``unet-scratch``) and the op benchmark
+    gradcheck   finite-difference checks (elementwise, directional, whole modules)
+    nn, model   Modules with explicit forward/backward; the UNet
+    losses      soft Dice and binary cross-entropy on logits
+    metrics     Dice and IoU on hard masks (Kaggle convention: both empty -> 1)
+    optim       SGD and Adam
+    data        synthetic ultrasound; reading and writing image files
+    train       fit, predict, checkpoints
+    cli, jobs, netcheck, bench, viz
+                the command line (``unet-scratch``), the network gradient report,
+                the benchmarks and the figures
+
+A first run::
+
+    from unet_from_scratch import UNet, fit, predict
+    from unet_from_scratch.data import make_synthetic_ultrasound
+    model = UNet(base_channels=8, depth=3)
+    history = fit(model, make_synthetic_ultrasound(400, 64, seed=0),
+                  make_synthetic_ultrasound(100, 64, seed=1), epochs=12, lr=2e-3)
 """
 
-from . import ops, reference
+from . import losses, metrics, nn, ops, optim, reference
 from .backend import asnumpy, get_array_module, gpu_available, to_device
-from .gradcheck import GradCheckReport, directional_check, elementwise_check
+from .gradcheck import GradCheckReport, directional_check, elementwise_check, module_check
+from .metrics import dice_per_image, iou_per_image, mean_dice, mean_iou
+from .model import UNet
+from .optim import SGD, Adam
+from .train import fit, load_checkpoint, predict, save_checkpoint
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
-    "ops", "reference",
+    "losses", "metrics", "nn", "ops", "optim", "reference",
     "asnumpy", "get_array_module", "gpu_available", "to_device",
-    "GradCheckReport", "directional_check", "elementwise_check",
+    "GradCheckReport", "directional_check", "elementwise_check", "module_check",
+    "dice_per_image", "iou_per_image", "mean_dice", "mean_iou",
+    "UNet", "SGD", "Adam",
+    "fit", "load_checkpoint", "predict", "save_checkpoint",
     "__version__",
 ]

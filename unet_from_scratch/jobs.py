@@ -86,12 +86,19 @@ def run_train(args):
     except KeyboardInterrupt:
         report_interrupt(args.out, checkpoint)
         return 130
-    write_figures(args.out, checkpoint, val_set, baseline, args.device)
-    best = max(history["val_dice"])
-    print(f"\nbest validation Dice {best:.4f} (Otsu threshold baseline {baseline:.4f}); "
-          f"{time.perf_counter() - start:.0f} s in all")
-    print(f"wrote {checkpoint} (best epoch), {train.last_checkpoint_path(checkpoint)} (last), "
-          f"{os.path.join(args.out, 'curves.png')}, {os.path.join(args.out, 'predictions.png')}")
+    model = train.load_checkpoint(checkpoint, args.device)[0]      # the best epoch's
+    images, masks = val_set
+    probabilities = train.predict(model, images, device=args.device)
+    write_figures(args.out, history, baseline, images, masks, probabilities)
+    dice = metrics.dice_per_image(probabilities, masks)
+    has_nerve = masks.max(axis=(1, 2)) > 0
+    best_epoch = history["epoch"][int(np.argmax(history["val_dice"]))]
+    print(f"\nbest validation Dice {dice.mean():.4f} (epoch {best_epoch}); "
+          f"{dice[has_nerve].mean():.4f} on the {has_nerve.sum()} images with a nerve")
+    print(f"baselines: Otsu threshold {baseline:.4f}; predicting no nerve anywhere "
+          f"{np.mean(~has_nerve):.4f} (an empty image predicted empty scores 1)")
+    print(f"{time.perf_counter() - start:.0f} s in all; wrote {checkpoint} (best epoch), "
+          f"{train.last_checkpoint_path(checkpoint)} (last), curves.png and predictions.png")
     return 0
 
 
@@ -131,15 +138,11 @@ def report_interrupt(out, checkpoint):
         print("\ninterrupted before the first epoch ended: no checkpoint was written")
 
 
-def write_figures(out, checkpoint, val_set, baseline, device):
-    """Learning curves and the best model's predictions on validation images, as PNGs."""
+def write_figures(out, history, baseline, images, masks, probabilities):
+    """Learning curves and the predictions on validation images, as PNGs in ``out``."""
     from . import viz          # matplotlib is imported only when figures are drawn
-    model, _, meta = train.load_checkpoint(checkpoint, device)
-    history = train.load_checkpoint(train.last_checkpoint_path(checkpoint))[2]["history"]
     viz.plot_history(history, os.path.join(out, "curves.png"), baseline_dice=baseline,
                      title="U-Net on synthetic ultrasound")
-    images, masks = val_set
-    probabilities = train.predict(model, images, device=device)
     viz.plot_predictions(images, masks, probabilities, os.path.join(out, "predictions.png"))
 
 
