@@ -23,7 +23,9 @@ try:
 except ImportError:  # run from a checkout: the package sits one folder up
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from unet_from_scratch.data.synthetic import make_synthetic_ultrasound, otsu_masks  # noqa: E402
+from unet_from_scratch.data.synthetic import make_synthetic_ultrasound, otsu_baseline  # noqa: E402
+from unet_from_scratch.metrics import dice_per_image  # noqa: E402
+from unet_from_scratch.viz import plot_examples  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -49,24 +51,13 @@ def parse_args(argv=None):
     return args
 
 
-def dice_scores(pred, target):
-    """Per-image Dice of hard masks, ``2|P∩T| / (|P|+|T|)``, 1 where both are empty."""
-    pred, target = pred > 0.5, target > 0.5
-    overlap = (pred & target).sum(axis=(1, 2))
-    total = pred.sum(axis=(1, 2)) + target.sum(axis=(1, 2))
-    return np.where(total == 0, 1.0, 2 * overlap / np.maximum(total, 1))
-
-
 def print_otsu_baseline(images, masks, has_nerve):
     """Print the mean Dice of per-image Otsu thresholding, with the better of the two
     polarities (bright or dark pixels as the nerve) for the whole set."""
-    scores = {polarity: dice_scores(otsu_masks(images, polarity), masks)
-              for polarity in ("bright", "dark")}
-    polarity = max(scores, key=lambda p: scores[p].mean())
-    dice = scores[polarity]
+    dice = dice_per_image(otsu_baseline(images, masks), masks)
     on_nerves = f"{dice[has_nerve].mean():.3f}" if has_nerve.any() else "n/a"
-    print(f"Otsu threshold baseline ({polarity} pixels, the better polarity): mean Dice "
-          f"{dice.mean():.3f} (Kaggle convention), {on_nerves} on the images with a nerve")
+    print(f"Otsu threshold baseline (the better polarity): mean Dice {dice.mean():.3f} "
+          f"(Kaggle convention), {on_nerves} on the images with a nerve")
 
 
 def write_pngs(images, masks, out):
@@ -93,34 +84,6 @@ def write_npz(images, masks, out):
     return path
 
 
-def save_preview(images, masks, path, columns=4):
-    """Save a grid of up to 8 images with the nerve's outline (the mask's contour) drawn in."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    count = min(8, len(images))
-    rows = max(1, -(-count // columns))
-    panel = 2.1  # inches per image across
-    aspect = images.shape[1] / images.shape[2]
-    fig, axes = plt.subplots(rows, columns, squeeze=False,
-                             figsize=(panel * columns, (panel * aspect + 0.3) * rows))
-    for ax in axes.flat:
-        ax.axis("off")
-    for i, ax in enumerate(axes.flat[:count]):
-        ax.imshow(images[i], cmap="gray", vmin=0, vmax=1)
-        if masks[i].any():
-            ax.contour(masks[i], levels=[0.5], colors="yellow", linewidths=0.8)
-            ax.set_title(f"{i}: nerve ({masks[i].mean():.1%} of the image)", fontsize=8)
-        else:
-            ax.set_title(f"{i}: no nerve", fontsize=8)
-    fig.tight_layout(pad=0.4, h_pad=0.8, w_pad=0.4)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-
-
 def main(argv=None):
     """Draw the set, write it, print a summary with the Otsu baseline; return 0."""
     args = parse_args(argv)
@@ -143,7 +106,7 @@ def main(argv=None):
     if n:
         print_otsu_baseline(images, masks, has_nerve)
     if args.preview is not None and n:
-        save_preview(images, masks, args.preview)
+        plot_examples(images, masks, args.preview, n=min(8, n))
         print(f"wrote preview {args.preview}")
     return 0
 
