@@ -5,6 +5,7 @@ import pytest
 
 from unet_from_scratch import nn
 from unet_from_scratch.gradcheck import module_check
+from unet_from_scratch.losses import LOSSES
 from unet_from_scratch.model import UNet
 from conftest import random_array
 
@@ -131,6 +132,27 @@ def test_whole_unet_gradients(rng, depth, padding, batch_norm):
     report.raise_if_failed()
 
 
+@pytest.mark.parametrize("depth", [2, 3])
+@pytest.mark.parametrize("padding", ["same", "valid"])
+@pytest.mark.parametrize("batch_norm", [False, True])
+def test_whole_unet_gradients_through_the_loss(rng, depth, padding, batch_norm):
+    """The same check with the training objective: L = dice+bce(UNet(x), targets), a scalar,
+    so the upstream gradient of the logits is the loss's own backward, not a random dy."""
+    model = UNet(base_channels=4, depth=depth, padding=padding, batch_norm=batch_norm, seed=3)
+    model.to(dtype=np.float64)
+    size = 32 if padding == "same" else {2: 44, 3: 92}[depth]
+    x = random_array(rng, (1, 1, size, size))
+    targets = (rng.random((1, 1) + model.output_size(size, size)) < 0.3).astype(np.float64)
+    loss_forward, loss_backward = LOSSES["dice+bce"]
+    loss = (lambda logits: loss_forward(logits, targets),
+            lambda dloss, cache: loss_backward(dloss, cache)[0])     # no gradient for the targets
+    report = module_check(model, x, loss=loss)
+    assert [e.name for e in report.entries] == \
+        ["x"] + [name for name, _ in model.named_parameters()] + ["(all)"]
+    assert report["(all)"].analytic != 0
+    report.raise_if_failed()
+
+
 def test_dropout_only_in_training(rng):
     model = UNet(base_channels=2, depth=2, dropout=0.5, seed=0)
     x = random_array(rng, (1, 1, 16, 16), np.float32)
@@ -148,9 +170,10 @@ def test_summary_lists_blocks_shapes_and_counts():
 
 def test_state_dict_loads_into_pytorch_position_by_position(rng):
     torch = pytest.importorskip("torch")
+    from unet_from_scratch.bench import torch_unet
     for padding, batch_norm, size in [("same", False, 32), ("valid", True, 44)]:
         ours = UNet(base_channels=4, depth=2, padding=padding, batch_norm=batch_norm, seed=4)
-        theirs = torch_unet(torch, base=4, depth=2, padding=padding, batch_norm=batch_norm)
+        theirs = torch_unet(base_channels=4, depth=2, padding=padding, batch_norm=batch_norm)
         their_state = theirs.state_dict()
         assert [tuple(v.shape) for v in their_state.values()] == \
             [tuple(v.shape) for v in ours.state_dict().values()]
@@ -161,53 +184,3 @@ def test_state_dict_loads_into_pytorch_position_by_position(rng):
         with torch.no_grad():
             expected = theirs(torch.from_numpy(x)).numpy()
         np.testing.assert_allclose(ours(x), expected, rtol=1e-4, atol=1e-5)
-
-
-def torch_unet(torch, base, depth, padding, batch_norm):
-    """The equivalent PyTorch module, registered in the same order as ours."""
-    tnn = torch.nn
-    pad = 1 if padding == "same" else 0
-
-    def double_conv(a, b):
-        layers = []
-        for c_in, c_out in ((a, b), (b, b)):
-            layers.append(tnn.Conv2d(c_in, c_out, 3, padding=pad, bias=not batch_norm))
-            if batch_norm:
-                layers.append(tnn.BatchNorm2d(c_out))
-            layers.append(tnn.ReLU())
-        return tnn.Sequential(*layers)
-
-    class TorchUNet(tnn.Module):
-        def __init__(self):
-            super().__init__()
-            widths = [base * 2 ** level for level in range(depth + 1)]
-            self.encoders = tnn.ModuleList()
-            self.pools = tnn.ModuleList()
-            channels = 1
-            for level in range(depth):
-                self.encoders.append(double_conv(channels, widths[level]))
-                self.pools.append(tnn.MaxPool2d(2))
-                channels = widths[level]
-            self.bottleneck = tnn.Sequential(double_conv(channels, widths[depth]))
-            self.ups, self.decoders = tnn.ModuleList(), tnn.ModuleList()
-            for level in reversed(range(depth)):
-                self.ups.append(tnn.ConvTranspose2d(widths[level + 1], widths[level], 2, stride=2))
-                self.decoders.append(double_conv(2 * widths[level], widths[level]))
-            self.head = tnn.Conv2d(widths[0], 1, 1)
-
-        def forward(self, x):
-            skips = []
-            for encoder, pool in zip(self.encoders, self.pools):
-                x = encoder(x)
-                skips.append(x)
-                x = pool(x)
-            x = self.bottleneck(x)
-            for up, decoder, skip in zip(self.ups, self.decoders, reversed(skips)):
-                x = up(x)
-                top = (skip.shape[2] - x.shape[2]) // 2
-                left = (skip.shape[3] - x.shape[3]) // 2
-                skip = skip[:, :, top:top + x.shape[2], left:left + x.shape[3]]
-                x = decoder(torch.cat([skip, x], dim=1))
-            return self.head(x)
-
-    return TorchUNet()

@@ -1,9 +1,33 @@
-"""Benchmarks: how fast are our NumPy ops on the CPU, and how do they compare with PyTorch?
+"""Benchmarks: how fast is our NumPy U-Net on the CPU, and how does it compare with PyTorch?
 
 Run it from the repository root:
 
+    python -m unet_from_scratch.bench                  # = bench train: one training step
+    python -m unet_from_scratch.bench train --repeats 10 --batch 4
     python -m unet_from_scratch.bench ops
-    python -m unet_from_scratch.bench ops --repeats 10 --dtype float64
+
+``train`` (the default) times one **training step** of the U-Net -- forward,
+loss (soft Dice by default), backward, Adam update -- of the default network
+(``UNet()``: base 32, depth 4, padding "same", 7,759,521 parameters) on a
+batch of 8 x 1 x 96 x 96 float32 images.  When PyTorch is importable, an
+identical PyTorch U-Net (:func:`torch_unet`) holding the same weights takes the
+same step on the same batch, with the same loss written in torch ops and
+``torch.optim.Adam`` with the same learning rate, in the same run.  The table
+gives the median time per step, images per second, the peak memory of one step
+and the ratio ours/PyTorch, and the loss of the first step of each -- equal up
+to rounding, a check that the two compute the same thing.
+
+Peak memory is the largest amount of memory a step holds *on top of* what was
+allocated before it (weights, gradients and Adam's moments when they persist,
+the batch): activations, caches and temporaries.  Ours is measured with
+``tracemalloc`` (NumPy reports its arrays to it) during extra, untimed steps;
+it includes the caches our layers keep from the previous step until the next
+forward pass replaces them.  PyTorch's CPU allocator does not report to
+``tracemalloc``, so its number comes from the allocation events of
+``torch.profiler`` (``profile_memory=True``) during one extra step, summed in
+time order: the same quantity.  Both keep their gradients from step to step
+and zero them in place.  On a GPU: PyTorch's ``max_memory_allocated``, and for
+us the growth of CuPy's memory pool.
 
 ``ops`` times the ops the U-Net spends its time in, at the shapes a U-Net on
 96x96 images meets (batch 8, NCHW):
@@ -26,11 +50,11 @@ What the numbers mean:
   step costs for that op.  The backward computes every gradient (``dx``, and
   ``dw``, ``db`` for the convolutions), for us and for PyTorch alike, even for
   the first layer where a network would not need ``dx``.
-* Everything runs on the CPU.  NumPy's matrix products use its BLAS library
-  with as many threads as that library chose (set ``OMP_NUM_THREADS`` or
-  ``OPENBLAS_NUM_THREADS`` before starting Python to change it); PyTorch is
-  given the same number of threads when it can be found out (with
-  ``threadpoolctl``), so the comparison is fair.
+* ``ops`` runs on the CPU (``train`` too, unless ``--device cuda``).  NumPy's
+  matrix products use its BLAS library with as many threads as that library
+  chose (set ``OMP_NUM_THREADS`` or ``OPENBLAS_NUM_THREADS`` before starting
+  Python to change it); PyTorch is given the same number of threads when it
+  can be found out (with ``threadpoolctl``), so the comparison is fair.
 
 PyTorch is **optional**.  When it is installed, the same ops are timed with
 ``torch.nn.functional`` and autograd in the same run, the table shows the
@@ -45,13 +69,18 @@ are scaled as in He initialisation, so that outputs are of order 1.
 """
 
 import argparse
+import contextlib
 import os
+import platform
 import statistics
 import sys
 import time
+import tracemalloc
 
 import numpy as np
 
+from . import backend, losses, optim
+from .model import UNet
 from .ops import (conv2d_backward, conv2d_forward, conv_transpose2d_backward,
                   conv_transpose2d_forward, max_pool2d_backward, max_pool2d_forward)
 
@@ -304,6 +333,324 @@ def run_ops_benchmark(batch=8, repeats=5, warmup=1, dtype="float32", verbose=Fal
     return rows
 
 
+# ----------------------------------------------------------------------------- the training step
+
+# The PyTorch twins of losses.LOSSES, with the same defaults (smooth 1, per-image Dice,
+# weights 0.5).
+
+def torch_dice_loss(logits, targets, smooth=1.0):
+    """:func:`losses.dice_loss_forward` in torch ops, ``p = sigmoid(logits)``:
+
+        loss = 1 - mean_n (2 sum p t + s) / (sum p + sum t + s)
+
+    the sums over each image's C, H, W."""
+    groups = logits.shape[0]
+    p = torch.sigmoid(logits).reshape(groups, -1)
+    t = targets.reshape(groups, -1)
+    dice = (2 * (p * t).sum(dim=1) + smooth) / (p.sum(dim=1) + t.sum(dim=1) + smooth)
+    return 1 - dice.mean()
+
+
+def torch_bce_loss(logits, targets):
+    """:func:`losses.bce_with_logits_forward` in torch: the mean over all elements."""
+    return F.binary_cross_entropy_with_logits(logits, targets)
+
+
+def torch_dice_bce_loss(logits, targets):
+    """:func:`losses.dice_bce_loss_forward` with its default weights 0.5 and 0.5."""
+    return 0.5 * torch_dice_loss(logits, targets) + 0.5 * torch_bce_loss(logits, targets)
+
+
+TORCH_LOSSES = {"dice": torch_dice_loss, "bce": torch_bce_loss, "dice+bce": torch_dice_bce_loss}
+
+
+def torch_unet(base_channels=32, depth=4, padding="same", batch_norm=False, in_channels=1,
+               out_channels=1):
+    """The PyTorch module equivalent to ``UNet(...)`` with the same arguments (no dropout).
+
+    Its modules are registered in the order of ours, so its ``state_dict()`` lists the same
+    entries, shape for shape, position by position (see :func:`copy_weights_to_torch`).
+    Raises RuntimeError when PyTorch is not installed.
+    """
+    if torch is None:
+        raise RuntimeError("torch_unet: PyTorch is not installed (pip install torch)")
+    tnn = torch.nn
+    pad = 1 if padding == "same" else 0
+
+    def double_conv(a, b):
+        layers = []
+        for c_in, c_out in ((a, b), (b, b)):
+            layers.append(tnn.Conv2d(c_in, c_out, 3, padding=pad, bias=not batch_norm))
+            if batch_norm:
+                layers.append(tnn.BatchNorm2d(c_out))
+            layers.append(tnn.ReLU())
+        return tnn.Sequential(*layers)
+
+    class TorchUNet(tnn.Module):
+        def __init__(self):
+            super().__init__()
+            widths = [base_channels * 2 ** level for level in range(depth + 1)]
+            self.encoders = tnn.ModuleList()
+            self.pools = tnn.ModuleList()
+            channels = in_channels
+            for level in range(depth):
+                self.encoders.append(double_conv(channels, widths[level]))
+                self.pools.append(tnn.MaxPool2d(2))
+                channels = widths[level]
+            self.bottleneck = tnn.Sequential(double_conv(channels, widths[depth]))
+            self.ups, self.decoders = tnn.ModuleList(), tnn.ModuleList()
+            for level in reversed(range(depth)):
+                self.ups.append(tnn.ConvTranspose2d(widths[level + 1], widths[level], 2, stride=2))
+                self.decoders.append(double_conv(2 * widths[level], widths[level]))
+            self.head = tnn.Conv2d(widths[0], out_channels, 1)
+
+        def forward(self, x):
+            skips = []
+            for encoder, pool in zip(self.encoders, self.pools):
+                x = encoder(x)
+                skips.append(x)
+                x = pool(x)
+            x = self.bottleneck(x)
+            for up, decoder, skip in zip(self.ups, self.decoders, reversed(skips)):
+                x = up(x)
+                top = (skip.shape[2] - x.shape[2]) // 2          # padding="valid": center crop
+                left = (skip.shape[3] - x.shape[3]) // 2
+                skip = skip[:, :, top:top + x.shape[2], left:left + x.shape[3]]
+                x = decoder(torch.cat([skip, x], dim=1))
+            return self.head(x)
+
+    return TorchUNet()
+
+
+def copy_weights_to_torch(model, torch_model):
+    """Copy our model's ``state_dict()`` into ``torch_model``'s, position by position, in place.
+
+    Raises ValueError when the two differ in length or in a shape.
+    """
+    ours = list(model.state_dict().items())
+    theirs = list(torch_model.state_dict().items())
+    if len(ours) != len(theirs):
+        raise ValueError(f"copy_weights_to_torch: our state has {len(ours)} entries but the "
+                         f"PyTorch module's has {len(theirs)}")
+    with torch.no_grad():
+        for (name, array), (their_name, tensor) in zip(ours, theirs):
+            if tuple(array.shape) != tuple(tensor.shape):
+                raise ValueError(f"copy_weights_to_torch: {name} has shape {tuple(array.shape)} "
+                                 f"but PyTorch's {their_name} has shape {tuple(tensor.shape)}")
+            tensor.copy_(torch.from_numpy(np.ascontiguousarray(backend.asnumpy(array))))
+
+
+def make_batch(batch, size, seed=0):
+    """A batch of images and masks: two float32 NumPy arrays of shape (batch, 1, size, size).
+
+    The images are standard normal noise; each mask is a disk of random centre and of radius
+    a tenth to a quarter of ``size``, so that the loss has a foreground to find.
+    """
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((batch, 1, size, size)).astype(np.float32)
+    rows, cols = np.mgrid[:size, :size]
+    t = np.zeros((batch, 1, size, size), np.float32)
+    for image in range(batch):
+        centre_row, centre_col = rng.uniform(0, size, 2)
+        radius = rng.uniform(0.1, 0.25) * size
+        t[image, 0] = (rows - centre_row) ** 2 + (cols - centre_col) ** 2 <= radius ** 2
+    return x, t
+
+
+def ours_training_step(model, optimizer, loss, x, t):
+    """One training step of our U-Net: zero the gradients, forward, ``loss`` (a key of
+    ``losses.LOSSES``), backward, ``optimizer.step()``.  Returns the loss, a 0-d array."""
+    loss_forward, loss_backward = losses.LOSSES[loss]
+    optimizer.zero_grad()
+    value, cache = loss_forward(model(x), t)
+    dlogits, _ = loss_backward(1.0, cache)
+    model.backward(dlogits)
+    optimizer.step()
+    return value
+
+
+def torch_training_step(model, optimizer, loss, x, t):
+    """The same step in PyTorch, with autograd.  Returns the loss, a 0-d tensor.
+
+    The gradients are zeroed in place (``set_to_none=False``) as ours are, so that both
+    keep them from step to step and do the same work.
+    """
+    optimizer.zero_grad(set_to_none=False)
+    value = TORCH_LOSSES[loss](model(x), t)
+    value.backward()
+    optimizer.step()
+    return value.detach()
+
+
+def synchronize(device):
+    """Wait for the GPU's queued work (CuPy's and PyTorch's); nothing to wait for on the CPU."""
+    if device != "cuda":
+        return
+    cupy = sys.modules.get("cupy")
+    if cupy is not None:
+        cupy.cuda.Device().synchronize()
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def ours_peak_memory(step, device):
+    """Peak bytes our ``step()`` holds on top of what was allocated before the steps began.
+
+    CPU: ``tracemalloc`` traces two steps and reports the peak of the second, so that the
+    caches the first step's layers keep until the next forward pass count, as they do in
+    training.  GPU: how much CuPy's memory pool grows in one step, from empty.
+    """
+    if device == "cuda":
+        pool = sys.modules["cupy"].get_default_memory_pool()
+        synchronize(device)
+        pool.free_all_blocks()
+        before = pool.total_bytes()
+        step()
+        synchronize(device)
+        return pool.total_bytes() - before
+    tracemalloc.start()
+    try:
+        step()
+        tracemalloc.reset_peak()
+        step()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@contextlib.contextmanager
+def quiet_stderr():
+    """Send file descriptor 2 to /dev/null for a while: PyTorch's profiler logs from C++
+    (a line per start and stop, a warning about blocks allocated before it started)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def torch_peak_memory(step, device):
+    """Peak bytes PyTorch's ``step()`` allocates on top of what was allocated before it, or None.
+
+    GPU: ``torch.cuda.max_memory_allocated``.  CPU: the allocation and free events that
+    ``torch.profiler`` records with ``profile_memory=True``, summed in time order.  That
+    event tree is not a stable API; when it cannot be read, the answer is None.
+    """
+    if device == "cuda":
+        synchronize(device)
+        torch.cuda.reset_peak_memory_stats()
+        before = torch.cuda.memory_allocated()
+        step()
+        synchronize(device)
+        return torch.cuda.max_memory_allocated() - before
+    try:
+        from torch.profiler import ProfilerActivity, profile
+        with quiet_stderr(), profile(activities=[ProfilerActivity.CPU],
+                                     profile_memory=True) as prof:
+            step()
+        events, sizes = list(prof.profiler.kineto_results.experimental_event_tree()), []
+        while events:
+            event = events.pop()
+            events.extend(event.children)
+            size = getattr(event.extra_fields, "alloc_size", None)
+            if size is not None:
+                sizes.append((event.start_time_ns, size))
+    except Exception:                 # another PyTorch version: no memory figure, no failure
+        return None
+    live = peak = 0
+    for _, size in sorted(sizes):
+        live += size
+        peak = max(peak, live)
+    return peak
+
+
+def time_steps(step, repeats, warmup, device):
+    """Run ``step()`` once for its loss, ``warmup`` - 1 more times untimed, then ``repeats``
+    timed times; return ``(first loss as a float, list of times in ms)``."""
+    first_loss = float(step())                     # also waits for a GPU
+    for _ in range(warmup - 1):
+        step()
+    synchronize(device)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        step()
+        synchronize(device)
+        times.append(1000 * (time.perf_counter() - start))
+    return first_loss, times
+
+
+def train_row(name, batch, first_loss, times, peak_bytes):
+    """One row of the training table, as a dict."""
+    ms = statistics.median(times)
+    return {"name": name, "ms": ms, "min_ms": min(times), "max_ms": max(times),
+            "images_per_s": 1000 * batch / ms, "peak_bytes": peak_bytes,
+            "first_loss": first_loss, "ratio": None}
+
+
+def run_train_benchmark(batch=8, size=96, base_channels=32, depth=4, loss="dice", lr=1e-3,
+                        repeats=5, warmup=2, device="cpu", with_torch=True, verbose=False):
+    """Time one training step of ``UNet(base_channels=..., depth=...)`` (padding "same") and,
+    when PyTorch is importable and ``with_torch``, of the same network in PyTorch.
+
+    Both start from the same weights and take their steps on the same batch (float32, from
+    :func:`make_batch`), with Adam at learning rate ``lr``.  ``device`` is "cpu" or "cuda"
+    (the caller checks that a GPU is there).  Returns a list of one or two rows, ours first:
+    dicts with "name", "ms" (median time per step), "min_ms", "max_ms", "images_per_s",
+    "peak_bytes" (see :func:`ours_peak_memory`, :func:`torch_peak_memory`; None when not
+    measured), "first_loss" (the loss of the first step, from the same weights for both)
+    and "ratio" (our median time / this row's; None on our row).
+    With ``verbose`` each row is printed as soon as it is measured.
+    """
+    if repeats < 1 or warmup < 1:
+        raise ValueError(f"run_train_benchmark: repeats and warmup must be >= 1, "
+                         f"got {repeats} and {warmup}")
+    if loss not in losses.LOSSES:
+        raise ValueError(f"run_train_benchmark: loss must be one of {sorted(losses.LOSSES)}, "
+                         f"got {loss!r}")
+    model = UNet(base_channels=base_channels, depth=depth, padding="same", seed=0)
+    model.output_size(size, size)                  # a size that does not fit fails here, clearly
+    x, t = make_batch(batch, size)
+    torch_model = None
+    if with_torch and torch is not None:
+        torch_model = torch_unet(base_channels, depth, "same")
+        copy_weights_to_torch(model, torch_model)  # before any step: the same start for both
+
+    model.to(device=device)
+    x_ours, t_ours = backend.to_device(x, device), backend.to_device(t, device)
+    optimizer = optim.Adam(model.parameters(), lr=lr)
+    step = lambda: ours_training_step(model, optimizer, loss, x_ours, t_ours)   # noqa: E731
+    first_loss, times = time_steps(step, repeats, warmup, device)
+    name = "ours (NumPy)" if device == "cpu" else "ours (CuPy)"
+    rows = [train_row(name, batch, first_loss, times, ours_peak_memory(step, device))]
+    if verbose:
+        print(format_train_row(rows[0]), flush=True)
+    if torch_model is None:
+        return rows
+
+    del model, optimizer, step, x_ours, t_ours     # free our caches before PyTorch runs
+    torch_device = "cuda" if device == "cuda" and torch.cuda.is_available() else "cpu"
+    if torch_device == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = False     # true float32 products, as CuPy's
+        torch.backends.cudnn.allow_tf32 = False
+    torch_model.to(torch_device)
+    x_torch, t_torch = torch.from_numpy(x).to(torch_device), torch.from_numpy(t).to(torch_device)
+    torch_optimizer = torch.optim.Adam(torch_model.parameters(), lr=lr)
+    step = lambda: torch_training_step(torch_model, torch_optimizer, loss,   # noqa: E731
+                                       x_torch, t_torch)
+    first_loss, times = time_steps(step, repeats, warmup, torch_device)
+    rows.append(train_row(f"PyTorch ({torch_device})", batch, first_loss, times,
+                          torch_peak_memory(step, torch_device)))
+    rows[1]["ratio"] = rows[0]["ms"] / rows[1]["ms"]
+    if verbose:
+        print(format_train_row(rows[1]), flush=True)
+    return rows
+
+
 # ----------------------------------------------------------------------------- printing
 
 def plural(count, noun):
@@ -348,9 +695,21 @@ def format_row(row):
     ])
 
 
-def print_configuration(batch, repeats, warmup, dtype, torch_threads, torch_threads_why):
-    """Print what the numbers were measured with: versions, threads, sizes, timing method."""
-    print("unet_from_scratch ops benchmark (CPU)")
+def cpu_name():
+    """The processor's model name (from /proc/cpuinfo on Linux), or what ``platform`` knows."""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def print_environment(title, torch_threads, torch_threads_why):
+    """Print the title and what every benchmark runs with: versions, BLAS, threads, machine."""
+    print(title)
     print(f"  python       {sys.version.split()[0]}")
     print(f"  numpy        {np.__version__}")
     blas = numpy_blas_info()
@@ -364,12 +723,85 @@ def print_configuration(batch, repeats, warmup, dtype, torch_threads, torch_thre
     else:
         threads = plural(torch_threads, "thread")
         print(f"  torch        {torch.__version__}, {threads} ({torch_threads_why})")
+    print(f"  machine      {cpu_name()}, {platform.machine()}, {platform.system()}")
     print(f"  cpu cores    {os.cpu_count()} (os.cpu_count())")
+
+
+def print_configuration(batch, repeats, warmup, dtype, torch_threads, torch_threads_why):
+    """Print what the op numbers were measured with: versions, threads, sizes, timing method."""
+    print_environment("unet_from_scratch ops benchmark (CPU)", torch_threads, torch_threads_why)
     print(f"  batch        {batch}")
     print(f"  dtype        {np.dtype(dtype).name}")
     print(f"  timing       median of {repeats} runs after {warmup} warm-up run(s), "
           f"time.perf_counter, in ms")
     print(flush=True)
+
+
+def gpu_name():
+    """The name of CuPy's current GPU, or "unknown"."""
+    try:
+        cupy = sys.modules["cupy"]
+        name = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)["name"]
+        return name.decode() if isinstance(name, bytes) else str(name)
+    except Exception:
+        return "unknown"
+
+
+def print_train_configuration(args, torch_threads, torch_threads_why):
+    """Print what the training-step numbers were measured with."""
+    print_environment(f"unet_from_scratch training-step benchmark ({args.device})",
+                      torch_threads, torch_threads_why)
+    if args.device == "cuda":
+        torch_on_gpu = torch is not None and torch.cuda.is_available()
+        print(f"  gpu          {gpu_name()} (CuPy {sys.modules['cupy'].__version__}); PyTorch "
+              f"{'on the GPU, TF32 off' if torch_on_gpu else 'on the CPU'}")
+    model = UNet(base_channels=args.base_channels, depth=args.depth, padding="same")
+    print(f"  model        UNet(base_channels={args.base_channels}, depth={args.depth}, "
+          f"padding='same'), {model.num_parameters():,} parameters")
+    print(f"  batch        {args.batch} x 1 x {args.size} x {args.size} float32 images, masks of "
+          f"the same shape (random disks)")
+    print(f"  step         forward, {args.loss} loss (as losses.LOSSES[{args.loss!r}], defaults), "
+          f"backward, Adam (lr {args.lr:g})")
+    print(f"  timing       median of {args.repeats} steps after {args.warmup} warm-up step(s), "
+          f"time.perf_counter{', synchronised' if args.device == 'cuda' else ''}")
+    if args.device == "cuda":
+        memory = "ours: growth of CuPy's memory pool; PyTorch: max_memory_allocated"
+    else:
+        memory = "ours: tracemalloc; PyTorch: torch.profiler allocation events"
+    print(f"  peak memory  the most one step holds on top of weights, gradients, Adam state and "
+          f"batch ({memory}), MiB")
+    print(flush=True)
+
+
+# The training table: (title, width) of each column.
+TRAIN_COLUMNS = [
+    ("", 14),
+    ("ms/step", 9),
+    ("images/s", 9),
+    ("peak MiB", 9),
+    ("ours/torch", 11),
+    ("loss, step 1", 13),
+]
+
+
+def format_train_cells(cells):
+    """Pad each cell to its column's width: the name to the left, numbers to the right."""
+    return "  ".join(cell.ljust(width) if i == 0 else cell.rjust(width)
+                     for i, (cell, (_, width)) in enumerate(zip(cells, TRAIN_COLUMNS)))
+
+
+def format_train_header():
+    """The training table's header line and a rule under it."""
+    line = format_train_cells([title for title, _ in TRAIN_COLUMNS])
+    return line + "\n" + "-" * len(line)
+
+
+def format_train_row(row):
+    """One row of the training table as text."""
+    peak = "-" if row["peak_bytes"] is None else f"{row['peak_bytes'] / 2**20:.0f}"
+    ratio = "-" if row["ratio"] is None else f"{row['ratio']:.2f}x"
+    return format_train_cells([row["name"], f"{row['ms']:.1f}", f"{row['images_per_s']:.2f}",
+                               peak, ratio, f"{row['first_loss']:.6f}"])
 
 
 def print_torch_missing_note():
@@ -393,6 +825,29 @@ def run_ops_command(args):
     return 0
 
 
+def run_train_command(args):
+    """``bench train``: check the device and sizes, print the configuration, then the table."""
+    if args.device == "cuda" and not backend.gpu_available():
+        print("bench: --device cuda needs a usable GPU with CuPy, and gpu_available() is False "
+              "(is CuPy installed, e.g. pip install -e '.[cuda12]', and is a driver present?)",
+              file=sys.stderr)
+        return 2
+    try:
+        UNet(base_channels=1, depth=args.depth).output_size(args.size, args.size)
+    except ValueError as error:
+        print(f"bench: --size {args.size} does not fit: {error}", file=sys.stderr)
+        return 2
+    torch_threads, why = setup_torch_threads(args.threads)
+    print_train_configuration(args, torch_threads, why)
+    print(format_train_header(), flush=True)
+    run_train_benchmark(batch=args.batch, size=args.size, base_channels=args.base_channels,
+                        depth=args.depth, loss=args.loss, lr=args.lr, repeats=args.repeats,
+                        warmup=args.warmup, device=args.device, verbose=True)
+    if torch is None:
+        print_torch_missing_note()
+    return 0
+
+
 def positive_int(text):
     """argparse type: an int >= 1."""
     value = int(text)
@@ -409,12 +864,42 @@ def non_negative_int(text):
     return value
 
 
+COMMANDS = ("train", "ops")
+
+
 def build_parser(prog="python -m unet_from_scratch.bench"):
-    """The argument parser: one subcommand per benchmark (only ``ops`` for now)."""
+    """The argument parser: one subcommand per benchmark, ``train`` and ``ops``."""
     parser = argparse.ArgumentParser(
         prog=prog,
-        description="CPU benchmarks of unet_from_scratch, compared with PyTorch when installed.")
+        description="Benchmarks of unet_from_scratch, compared with PyTorch when installed. "
+                    "Without a command (or with options only), runs 'train'.")
     subcommands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    train = subcommands.add_parser(
+        "train", help="time one training step of the U-Net (the default)",
+        description="Time one training step (forward, loss, backward, Adam) of the U-Net, and of "
+                    "the same network in PyTorch when installed (median after warm-up).")
+    train.add_argument("--batch", type=positive_int, default=8, help="batch size (default 8)")
+    train.add_argument("--size", type=positive_int, default=96,
+                       help="image height and width (default 96)")
+    train.add_argument("--base-channels", type=positive_int, default=32,
+                       help="channels of the first level (default 32)")
+    train.add_argument("--depth", type=positive_int, default=4,
+                       help="number of poolings (default 4)")
+    train.add_argument("--loss", choices=sorted(losses.LOSSES), default="dice",
+                       help="loss, with its defaults (default dice)")
+    train.add_argument("--lr", type=float, default=1e-3, help="Adam's learning rate (default 1e-3)")
+    train.add_argument("--repeats", type=positive_int, default=5,
+                       help="timed steps; the median is reported (default 5)")
+    train.add_argument("--warmup", type=positive_int, default=2,
+                       help="untimed steps before the timed ones; the first gives the loss "
+                            "column (default 2)")
+    train.add_argument("--threads", type=positive_int, default=None,
+                       help="threads for PyTorch (default: as many as NumPy's BLAS uses, if "
+                            "known); NumPy's BLAS keeps its own setting")
+    train.add_argument("--device", choices=list(backend.DEVICES), default="cpu",
+                       help="cpu (NumPy) or cuda (CuPy, and PyTorch on the GPU when it can) "
+                            "(default cpu)")
 
     ops = subcommands.add_parser(
         "ops", help="time forward and forward+backward of the ops at U-Net shapes",
@@ -434,8 +919,16 @@ def build_parser(prog="python -m unet_from_scratch.bench"):
 
 
 def main(argv=None, prog="python -m unet_from_scratch.bench"):
-    """Entry point: ``main(["ops", "--repeats", "5"])``; returns the exit status."""
+    """Entry point: ``main(["ops", "--repeats", "5"])``; returns the exit status.
+
+    No command, or options only (``main(["--repeats", "3"])``), means ``train``.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
+        argv.insert(0, "train")
     args = build_parser(prog).parse_args(argv)
+    if args.command == "train":
+        return run_train_command(args)
     if args.command == "ops":
         return run_ops_command(args)
     raise AssertionError(f"unhandled command {args.command!r}")

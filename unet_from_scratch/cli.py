@@ -161,8 +161,9 @@ def build_parser():
     add_evaluate_parser(commands)
 
     # bench has its own parser (unet_from_scratch/bench.py): everything after "bench" goes to it
-    bench = commands.add_parser("bench", help="time the ops; see 'unet-scratch bench --help'",
-                                add_help=False)
+    bench = commands.add_parser(
+        "bench", help="time a training step and the ops; see 'unet-scratch bench --help'",
+        add_help=False)
     bench.set_defaults(run=run_bench)
     return parser
 

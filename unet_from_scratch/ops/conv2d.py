@@ -23,14 +23,16 @@ with its transposes:
 ``cols`` is k_h*k_w times larger than ``x``, so it is neither kept for the
 backward pass (the cache holds ``x``, and the backward unfolds it again, as
 PyTorch's CPU convolution does) nor built for the whole batch at once: both
-passes work through the batch a few images at a time (:func:`image_chunks`).
+passes work through the batch a few images at a time (:func:`image_chunks`),
+unfolding every chunk into the same buffer (:func:`chunk_buffer`) and writing
+the products into buffers with ``matmul(..., out=...)``.
 The loop definition is :func:`unet_from_scratch.reference.conv2d_forward`.
 """
 
 from ..backend import get_array_module
 from ._checks import (check_bias, check_image, check_kernel, check_kernel_fits,
                       check_same_dtype_and_device, check_upstream, pair)
-from .im2col import col2im, im2col, image_chunks, output_size
+from .im2col import buffer_view, chunk_buffer, col2im, im2col, image_chunks, output_size
 
 
 def conv2d_forward(x, w, b=None, stride=1, padding=0):
@@ -89,10 +91,16 @@ def conv2d_matmul(x, w, stride, padding):
     w_out = output_size(w_in, k_w, stride[1], padding[1])
     w_mat = w.reshape(c_out, c_in * k_h * k_w)
     y = xp.empty((n, c_out, h_out, w_out), dtype=x.dtype)
-    for images in image_chunks(n, w_mat.shape[1] * h_out * w_out * x.itemsize):
-        cols = im2col(x[images], (k_h, k_w), stride, padding).reshape(w_mat.shape[1], -1)
-        y_by_channel = (w_mat @ cols).reshape(c_out, -1, h_out, w_out)    # (c_O, m, h_O, w_O)
-        y[images] = y_by_channel.transpose(1, 0, 2, 3)
+    chunks = image_chunks(n, w_mat.shape[1] * h_out * w_out * x.itemsize)
+    cols_buffer = chunk_buffer(xp, x.dtype, chunks, w_mat.shape[1] * h_out * w_out)
+    y_buffer = chunk_buffer(xp, x.dtype, chunks, c_out * h_out * w_out)
+    for images in chunks:
+        m = images.stop - images.start
+        cols = im2col(x[images], (k_h, k_w), stride, padding,
+                      out=buffer_view(cols_buffer, (c_in, k_h, k_w, m, h_out, w_out)))
+        y_by_channel = xp.matmul(w_mat, cols.reshape(w_mat.shape[1], -1),
+                                 out=buffer_view(y_buffer, (c_out, m * h_out * w_out)))
+        y[images] = y_by_channel.reshape(c_out, m, h_out, w_out).transpose(1, 0, 2, 3)
     return y
 
 
@@ -103,10 +111,15 @@ def conv2d_dx(dy, w, x_shape, stride, padding):
     _, c_in, k_h, k_w = w.shape
     w_mat = w.reshape(c_out, c_in * k_h * k_w)
     dx = xp.empty(x_shape, dtype=dy.dtype)
-    for images in image_chunks(n, w_mat.shape[1] * h_out * w_out * dy.itemsize):
+    chunks = image_chunks(n, w_mat.shape[1] * h_out * w_out * dy.itemsize)
+    dcols_buffer = chunk_buffer(xp, dy.dtype, chunks, w_mat.shape[1] * h_out * w_out)
+    for images in chunks:
+        m = images.stop - images.start
         dy_mat = dy[images].transpose(1, 0, 2, 3).reshape(c_out, -1)        # (c_O, m h_O w_O)
-        dcols = (w_mat.T @ dy_mat).reshape(c_in, k_h, k_w, -1, h_out, w_out)
-        dx[images] = col2im(dcols, dx[images].shape, stride, padding)
+        dcols = xp.matmul(w_mat.T, dy_mat,
+                          out=buffer_view(dcols_buffer, (w_mat.shape[1], m * h_out * w_out)))
+        dx[images] = col2im(dcols.reshape(c_in, k_h, k_w, m, h_out, w_out), dx[images].shape,
+                            stride, padding)
     return dx
 
 
@@ -117,10 +130,14 @@ def conv2d_dw(x, dy, kernel_size, stride, padding):
     _, c_out, h_out, w_out = dy.shape
     k_h, k_w = kernel_size
     dw_mat = xp.zeros((c_out, c_in * k_h * k_w), dtype=x.dtype)
-    for images in image_chunks(n, dw_mat.shape[1] * h_out * w_out * x.itemsize):
-        cols = im2col(x[images], kernel_size, stride, padding).reshape(dw_mat.shape[1], -1)
+    chunks = image_chunks(n, dw_mat.shape[1] * h_out * w_out * x.itemsize)
+    cols_buffer = chunk_buffer(xp, x.dtype, chunks, dw_mat.shape[1] * h_out * w_out)
+    for images in chunks:
+        m = images.stop - images.start
+        cols = im2col(x[images], kernel_size, stride, padding,
+                      out=buffer_view(cols_buffer, (c_in, k_h, k_w, m, h_out, w_out)))
         dy_mat = dy[images].transpose(1, 0, 2, 3).reshape(c_out, -1)        # (c_O, m h_O w_O)
-        dw_mat += dy_mat @ cols.T
+        dw_mat += dy_mat @ cols.reshape(dw_mat.shape[1], -1).T
     return dw_mat.reshape(c_out, c_in, k_h, k_w)
 
 

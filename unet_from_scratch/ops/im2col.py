@@ -45,15 +45,38 @@ def image_chunks(n, bytes_per_image):
     return [slice(start, min(n, start + step)) for start in range(0, n, step)]
 
 
-def im2col(x, kernel_size, stride, padding):
+def chunk_buffer(xp, dtype, chunks, elements_per_image):
+    """One flat scratch array big enough for the largest of ``chunks`` (slices of images).
+
+    The convolutions unfold every chunk of a batch into a buffer of the same size; filling
+    one buffer again is much cheaper than allocating a fresh one per chunk, whose pages the
+    operating system must map and zero on first touch (which can cost as much as the copy).
+    Take each chunk's array out of it with :func:`buffer_view`.
+    """
+    most = max(chunk.stop - chunk.start for chunk in chunks)
+    return xp.empty(most * elements_per_image, dtype=dtype)
+
+
+def buffer_view(buffer, shape):
+    """The first ``prod(shape)`` elements of the flat ``buffer``, as a C-contiguous array of
+    ``shape`` (a view)."""
+    size = 1
+    for length in shape:
+        size *= length
+    return buffer[:size].reshape(shape)
+
+
+def im2col(x, kernel_size, stride, padding, out=None):
     """Unfold the sliding windows of ``x`` into columns.
 
     Inputs:
         x: (n, c, h, w) array.
         kernel_size, stride, padding: pairs of ints ``(vertical, horizontal)``;
             the caller has checked that the kernel fits in the padded input.
+        out: None, or a C-contiguous (c, k_h, k_w, n, h_O, w_O) array of ``x``'s dtype
+            to write the columns into (e.g. from :func:`buffer_view`).
     Returns:
-        cols: (c, k_h, k_w, n, h_O, w_O) array of ``x``'s dtype (a new array).
+        cols: (c, k_h, k_w, n, h_O, w_O) array of ``x``'s dtype (``out`` when given).
     """
     xp = get_array_module(x)
     n, c, h, w = x.shape
@@ -62,7 +85,14 @@ def im2col(x, kernel_size, stride, padding):
     if p_h or p_w:
         x = xp.pad(x, ((0, 0), (0, 0), (p_h, p_h), (p_w, p_w)))
     x_by_channel = x.transpose(1, 0, 2, 3)                   # (c, n, h, w), a view
-    cols = xp.empty((c, k_h, k_w, n, h_out, w_out), dtype=x.dtype)
+    shape = (c, k_h, k_w, n, h_out, w_out)
+    if out is None:
+        cols = xp.empty(shape, dtype=x.dtype)
+    elif out.shape != shape or out.dtype != x.dtype:
+        raise ValueError(f"im2col: out must have shape {shape} and dtype {x.dtype}, got "
+                         f"{tuple(out.shape)} and {out.dtype}")
+    else:
+        cols = out
     for i in range(k_h):
         for j in range(k_w):
             cols[:, i, j] = x_by_channel[:, :, i:i + s_h * h_out:s_h, j:j + s_w * w_out:s_w]
