@@ -210,7 +210,9 @@ def add_train_parser(commands):
 def add_predict_parser(commands):
     predict = commands.add_parser(
         "predict", help="segment images (PNG, TIF, JPG) with a trained checkpoint",
-        description="Write one binary mask PNG (0/255) per image, at the image's size.")
+        description="Write one binary mask PNG (0/255) per image, at the image's size: each "
+                    "image is resized to the size the network was trained at, and the "
+                    "probabilities back to the image's size before the threshold.")
     predict.add_argument("checkpoint", help="a checkpoint written by 'unet-scratch train'")
     predict.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
     predict.add_argument("--out", required=True, metavar="DIR", help="folder for the masks")
