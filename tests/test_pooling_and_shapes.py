@@ -146,3 +146,16 @@ def test_outputs_and_gradients_do_not_alias_their_inputs(rng, op, inputs):
     assert not any(np.shares_memory(y, a) for a in arrays)
     for i, g in enumerate(grads):
         assert not any(np.shares_memory(g, h) for h in grads[i + 1:])
+
+
+@pytest.mark.parametrize("forward, backward, w_shape, out_shape", [
+    (ops.conv2d_forward, ops.conv2d_backward, (4, 3, 3, 3), (0, 4, 6, 6)),
+    (ops.conv_transpose2d_forward, ops.conv_transpose2d_backward, (3, 4, 3, 3), (0, 4, 10, 10)),
+])
+def test_convolutions_take_an_empty_batch(rng, forward, backward, w_shape, out_shape):
+    """N = 0 gives an empty output, zero weight gradients and the bias's zero gradient."""
+    x = np.zeros((0, 3, 8, 8), np.float32)
+    y, cache = forward(x, random_array(rng, w_shape, np.float32), np.ones(4, np.float32))
+    assert y.shape == out_shape and y.dtype == np.float32
+    dx, dw, db = backward(np.zeros(out_shape, np.float32), cache)
+    assert dx.shape == x.shape and not dw.any() and not db.any()

@@ -53,7 +53,7 @@ def chunk_buffer(xp, dtype, chunks, elements_per_image):
     operating system must map and zero on first touch (which can cost as much as the copy).
     Take each chunk's array out of it with :func:`buffer_view`.
     """
-    most = max(chunk.stop - chunk.start for chunk in chunks)
+    most = max((chunk.stop - chunk.start for chunk in chunks), default=0)   # 0 for n = 0
     return xp.empty(most * elements_per_image, dtype=dtype)
 
 
