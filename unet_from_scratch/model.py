@@ -21,9 +21,12 @@ border of one pixel, the output is smaller than the input, and each skip is
 center-cropped to the decoder's size before the concatenation.
 """
 
+import numbers
+
 import numpy as np
 
 from . import nn, ops
+from .backend import get_array_module
 
 PADDINGS = ("same", "valid")
 
@@ -47,6 +50,11 @@ class UNet(nn.Module):
     def __init__(self, in_channels=1, out_channels=1, base_channels=32, depth=4, padding="same",
                  batch_norm=False, dropout=0.0, seed=0):
         super().__init__()
+        in_channels, out_channels, base_channels, depth, seed = (
+            _whole_number(name, value) for name, value in (
+                ("in_channels", in_channels), ("out_channels", out_channels),
+                ("base_channels", base_channels), ("depth", depth), ("seed", seed)))
+        batch_norm, dropout = bool(batch_norm), float(dropout)   # plain types: config is JSON
         if padding not in PADDINGS:
             raise ValueError(f"UNet: padding must be one of {PADDINGS}, got {padding!r}")
         if depth < 1 or base_channels < 1 or in_channels < 1 or out_channels < 1:
@@ -188,8 +196,9 @@ class UNet(nn.Module):
         was_training = self.training
         self.eval()                  # no batch-norm statistics are updated by the zeros
         try:
-            self.forward(np.zeros((batch, self.config["in_channels"], height, width), np.float32),
-                         trace=rows)
+            xp = get_array_module(self.head.weight.data)          # the model's device
+            self.forward(xp.zeros((batch, self.config["in_channels"], height, width),
+                                  self.head.weight.data.dtype), trace=rows)
         finally:
             self.train(was_training)
         lines = [f"UNet({', '.join(f'{k}={v!r}' for k, v in self.config.items())})",
@@ -197,6 +206,13 @@ class UNet(nn.Module):
         lines += [f"{name:<14} {str(shape):<22} {count:>12,}" for name, shape, count in rows]
         lines.append(f"{'total':<14} {'':<22} {self.num_parameters():>12,}")
         return "\n".join(lines)
+
+
+def _whole_number(name, value):
+    """``value`` as a plain int (a NumPy integer too); a float or a bool is refused."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"UNet: {name} must be an int, got {value!r}")
+    return int(value)
 
 
 def _traced(trace, name, module, x):

@@ -110,14 +110,14 @@ class Module:
         """Copy the arrays of ``state`` into this module's parameters and buffers, in place.
 
         With ``strict`` every key must match: missing and unexpected keys are named in a
-        ``KeyError``.  Shapes must match exactly (``ValueError``).  Values are converted to
+        ``ValueError``.  Shapes must match exactly (``ValueError``).  Values are converted to
         each target's dtype and device.
         """
         own = self.state_dict()
         missing = [k for k in own if k not in state]
         unexpected = [k for k in state if k not in own]
         if strict and (missing or unexpected):
-            raise KeyError(f"load_state_dict: the state does not fit {type(self).__name__}: "
+            raise ValueError(f"load_state_dict: the state does not fit {type(self).__name__}: "
                            f"missing keys {missing}, unexpected keys {unexpected}")
         for name, target in own.items():
             if name not in state:
