@@ -107,16 +107,32 @@ def test_checkpoint_round_trip(tmp_path):
     assert os.listdir(tmp_path) == ["model.npz"]          # no temporary file left behind
 
 
-def test_fit_keeps_the_best_and_the_last_checkpoint(tmp_path):
+def test_fit_keeps_the_best_and_the_last_checkpoint(tmp_path, monkeypatch):
+    scores = iter([0.5, 0.7, 0.6])                  # epoch 2 is the best, epoch 3 the last
+    monkeypatch.setattr(train, "evaluate_dice", lambda *args: next(scores))
     path = str(tmp_path / "best.npz")
-    history, _ = quiet_fit(UNet(base_channels=4, depth=2, seed=0), small_data(16),
-                           small_data(4, seed=2), epochs=2, batch_size=8, checkpoint=path)
-    _, _, best = train.load_checkpoint(path)
-    _, _, last = train.load_checkpoint(train.last_checkpoint_path(path))
-    assert last["epoch"] == 2 and last["history"] == history
-    assert best["best_val_dice"] == max(history["val_dice"])
+    model = UNet(base_channels=4, depth=2, seed=0)
+    history, lines = quiet_fit(model, small_data(16), small_data(4, seed=2), epochs=3,
+                               batch_size=8, checkpoint=path)
+    assert history["val_dice"] == [0.5, 0.7, 0.6]
+    assert ["(best)" in line for line in lines] == [True, True, False]
+    best_model, _, best = train.load_checkpoint(path)
+    last_model, _, last = train.load_checkpoint(train.last_checkpoint_path(path))
+    assert best["epoch"] == 2 and best["best_val_dice"] == 0.7
+    assert last["epoch"] == 3 and last["history"] == history and last["best_val_dice"] == 0.7
     assert best["image_size"] == [32, 32]
+    assert_same_state(last_model, model)
+    assert not np.array_equal(best_model.head.weight.data, model.head.weight.data)
     assert sorted(os.listdir(tmp_path)) == ["best.last.npz", "best.npz"]
+
+
+def test_numpy_numbers_as_options_still_give_a_json_checkpoint(tmp_path):
+    path = str(tmp_path / "run.npz")
+    model = UNet(base_channels=np.int64(4), depth=np.int32(2), seed=np.int64(1))
+    quiet_fit(model, small_data(8), small_data(2), epochs=1, batch_size=np.int64(8),
+              lr=np.float32(1e-3), seed=np.int64(2), checkpoint=path)
+    loaded, _, meta = train.load_checkpoint(path)
+    assert loaded.config == model.config and meta["seed"] == 2 and meta["batch_size"] == 8
 
 
 class Interrupt:
@@ -162,8 +178,7 @@ def test_an_interrupted_save_leaves_the_old_checkpoint_intact(tmp_path, monkeypa
     train.save_checkpoint(path, model, None, {"epoch": 1})
 
     def savez_then_ctrl_c(file, **arrays):
-        with open(file, "wb") as f:
-            f.write(b"PK\x03\x04 half a zip file")
+        file.write(b"PK\x03\x04 half a zip file")
         raise KeyboardInterrupt
 
     monkeypatch.setattr(train.np, "savez", savez_then_ctrl_c)
@@ -197,6 +212,17 @@ def test_unreadable_or_missing_checkpoints_are_refused(tmp_path):
     np.savez(tmp_path / "other.npz", weights=np.zeros(3))
     with pytest.raises(ValueError, match="other.npz is not a readable"):
         train.load_checkpoint(str(tmp_path / "other.npz"))
+    real = tmp_path / "real.npz"
+    train.save_checkpoint(str(real), UNet(base_channels=2, depth=1), None, {"epoch": 1})
+    data = real.read_bytes()
+    for name, content in [("half.npz", data[:len(data) // 2]), ("empty.npz", b"")]:
+        (tmp_path / name).write_bytes(content)          # a copy cut short, or nothing at all
+        with pytest.raises(ValueError, match=f"{name} is not a readable unet_from_scratch"):
+            train.load_checkpoint(str(tmp_path / name))
+    with pytest.raises(ValueError, match=r"cannot resume from .*real.npz: it was not written by "
+                                         r"fit \(its meta lacks \['best_val_dice', 'history'\]"):
+        quiet_fit(UNet(base_channels=2, depth=1), small_data(4), small_data(2), epochs=2,
+                  resume=str(real))
 
 
 def test_a_checkpoint_whose_weights_do_not_fit_its_config_is_refused(tmp_path):
@@ -218,6 +244,8 @@ def test_a_checkpoint_whose_weights_do_not_fit_its_config_is_refused(tmp_path):
                                          r"\(N, 1, H, W\), got shape \(8, 1, 1, 32, 32\)"),
     (lambda i, m: (i[:0], m[:0]), r"fit: the train set is empty"),
     (lambda i, m: (np.where(i > 0.5, np.nan, i), m), r"fit: train images contain NaN"),
+    (lambda i, m: (i * 255, m), r"fit: train images must have values in \[0, 1\], got values "
+                                r"from 0 to 2\d\d.* \(divide 8-bit images by 255\)"),
 ])
 def test_bad_data_sets_are_refused(change, message):
     images, masks = change(*small_data(8))
@@ -234,3 +262,11 @@ def test_sizes_the_network_cannot_take_and_unknown_options_are_refused():
         quiet_fit(model, small_data(4), small_data(2), epochs=1, loss="l2")
     with pytest.raises(ValueError, match="fit: optimizer must be one of"):
         quiet_fit(model, small_data(4), small_data(2), epochs=1, optimizer="lbfgs")
+    with pytest.raises(ValueError, match=r"fit: batch_size must be an int >= 1, got 0"):
+        quiet_fit(model, small_data(4), small_data(2), epochs=1, batch_size=0)
+    with pytest.raises(ValueError, match=r"fit: epochs must be an int >= 1, got 2.5"):
+        quiet_fit(model, small_data(4), small_data(2), epochs=2.5)
+    with pytest.raises(ValueError, match=r"predict: batch_size must be an int >= 1, got -1"):
+        train.predict(model, small_data(2)[0], batch_size=-1)
+    with pytest.raises(ValueError, match=r"predict: no images \(images.shape=\(0, 1, 32, 32\)"):
+        train.predict(model, small_data(2)[0][:0])

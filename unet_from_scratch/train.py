@@ -16,14 +16,16 @@ one, so an interrupted run never leaves a half-written checkpoint.
 """
 
 import json
+import numbers
 import os
 import sys
 import time
+import zipfile
 
 import numpy as np
 
 from . import losses, metrics, ops, optim
-from .backend import asnumpy, to_device
+from .backend import asnumpy, device_of, to_device
 from .model import UNet
 
 OPTIMIZERS = {"adam": optim.Adam, "sgd": optim.SGD}
@@ -53,6 +55,9 @@ def check_data_set(images, masks, name, op="fit"):
         raise ValueError(f"{op}: the {name} set is empty (shape {images.shape})")
     if not np.isfinite(images).all():
         raise ValueError(f"{op}: {name} images contain NaN or infinite values")
+    if images.min() < 0 or images.max() > 1:
+        raise ValueError(f"{op}: {name} images must have values in [0, 1], got values from "
+                         f"{images.min():g} to {images.max():g} (divide 8-bit images by 255)")
     if not np.isin(masks, (0, 1)).all():
         raise ValueError(f"{op}: {name} masks must hold only 0 and 1 (found values such as "
                          f"{np.setdiff1d(np.unique(masks), (0, 1))[:3].tolist()})")
@@ -79,7 +84,10 @@ def save_checkpoint(path, model, optimizer, meta):
     os.makedirs(folder, exist_ok=True)
     temporary = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.tmp.npz")
     try:
-        np.savez(temporary, **arrays)
+        with open(temporary, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())         # on disk before the rename, even if the power fails
         os.replace(temporary, path)      # atomic: readers see the old file or the new one
     finally:
         if os.path.exists(temporary):    # interrupted before the rename: drop the half file
@@ -97,7 +105,7 @@ def load_checkpoint(path, device="cpu"):
             state = {k[len("model/"):]: data[k] for k in data.files if k.startswith("model/")}
             optimizer_state = {k[len("optimizer/"):]: data[k] for k in data.files
                                if k.startswith("optimizer/")}
-    except (OSError, KeyError, ValueError) as error:
+    except (OSError, EOFError, KeyError, ValueError, zipfile.BadZipFile) as error:
         raise ValueError(f"load_checkpoint: {path} is not a readable unet_from_scratch "
                          f"checkpoint ({error})") from None
     try:
@@ -160,6 +168,8 @@ def fit(model, train, val, epochs=10, batch_size=8, lr=1e-3, loss="dice+bce", op
         checkpoint: path of the best checkpoint (by validation Dice); the last epoch is
             saved beside it as ``<name>.last.npz``, for ``resume``.
         resume: path of a checkpoint to continue from (model, optimizer, epoch, history).
+            The continued run equals an uninterrupted one, bit for bit, unless the model
+            has dropout (the state of its random generator is not saved).
         progress: draw a progress bar on stderr (when it is a terminal); ``log`` prints one
             line per epoch.
         run_info: a JSON-serialisable dict stored in each checkpoint's meta under "run"
@@ -167,6 +177,8 @@ def fit(model, train, val, epochs=10, batch_size=8, lr=1e-3, loss="dice+bce", op
     Returns:
         history: dict of lists "epoch", "loss", "val_dice", "seconds".
     """
+    _check_count("fit", "epochs", epochs)
+    _check_count("fit", "batch_size", batch_size)
     train_images, train_masks = check_data_set(*train, "train")
     val_images, val_masks = check_data_set(*val, "val")
     if loss not in losses.LOSSES:
@@ -181,7 +193,7 @@ def fit(model, train, val, epochs=10, batch_size=8, lr=1e-3, loss="dice+bce", op
     history = {"epoch": [], "loss": [], "val_dice": [], "seconds": []}
     first_epoch, best = 1, -1.0
     if resume is not None:
-        first_epoch, best, history = _resume(resume, model, opt, device)
+        first_epoch, best, history = _resume(resume, model, opt, device, loss, log)
         log(f"resumed from {resume} after epoch {first_epoch - 1} (best val Dice {best:.4f})")
 
     for epoch in range(first_epoch, epochs + 1):
@@ -216,8 +228,9 @@ def fit(model, train, val, epochs=10, batch_size=8, lr=1e-3, loss="dice+bce", op
             f"{'  (best)' if improved else ''}  {history['seconds'][-1]:.1f} s")
         if checkpoint is not None:
             meta = {"epoch": epoch, "best_val_dice": best, "history": history, "loss": loss,
-                    "optimizer": optimizer, "lr": lr, "seed": seed, "batch_size": batch_size,
-                    "image_size": list(train_images.shape[2:]), "run": run_info or {}}
+                    "optimizer": optimizer, "lr": float(lr), "seed": int(seed),
+                    "batch_size": int(batch_size), "image_size": list(train_images.shape[2:]),
+                    "run": run_info or {}}
             save_checkpoint(last_checkpoint_path(checkpoint), model, opt, meta)
             if improved:
                 save_checkpoint(checkpoint, model, opt, meta)
@@ -238,13 +251,23 @@ def train_step(model, optimizer, loss_forward, loss_backward, x, targets):
     return float(value)
 
 
+def _check_count(op, name, value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{op}: {name} must be an int >= 1, got {value!r}")
+
+
 def last_checkpoint_path(checkpoint):
+    """Where ``fit`` keeps the last epoch beside the best: ``run.npz`` -> ``run.last.npz``."""
     root, ext = os.path.splitext(checkpoint)
     return f"{root}.last{ext or '.npz'}"
 
 
-def _resume(path, model, opt, device):
+def _resume(path, model, opt, device, loss, log):
     saved, optimizer_state, meta = load_checkpoint(path, device)
+    missing = [key for key in ("epoch", "best_val_dice", "history") if key not in meta]
+    if missing:
+        raise ValueError(f"fit: cannot resume from {path}: it was not written by fit "
+                         f"(its meta lacks {missing})")
     if saved.config != model.config:
         differences = ", ".join(f"{k}={saved.config.get(k)!r} there but {v!r} here"
                                 for k, v in model.config.items() if saved.config.get(k) != v)
@@ -252,19 +275,27 @@ def _resume(path, model, opt, device):
                          f"({differences})")
     model.load_state_dict(saved.state_dict())
     opt.load_state_dict(optimizer_state)
+    if meta.get("loss", loss) != loss:
+        log(f"note: {path} was trained with loss {meta['loss']!r}; continuing with {loss!r}")
     return meta["epoch"] + 1, meta["best_val_dice"], meta["history"]
 
 
 # --- prediction ----------------------------------------------------------------------------
 
-def predict(model, images, batch_size=8, device="cpu"):
-    """Probabilities (N, H, W) for images (N, H, W) or (N, 1, H, W), in evaluation mode.
+def predict(model, images, batch_size=8, device=None):
+    """Probabilities (N, H, W), a NumPy array, for images (N, H, W) or (N, 1, H, W), in
+    evaluation mode; batches are copied to ``device`` (default: where the model is).
 
     For ``padding="same"`` the output has the input's size.  (A ``padding="valid"``
     network gives a smaller output; overlap-tile prediction at the input's size is
     the real-data issue's.)
     """
+    _check_count("predict", "batch_size", batch_size)
     images = as_batch_array(images, "images", "predict")
+    if len(images) == 0:
+        raise ValueError(f"predict: no images (images.shape={images.shape})")
+    if device is None:
+        device = device_of(model.head.weight.data)
     model.eval()
     out = []
     for start in range(0, len(images), batch_size):
@@ -274,7 +305,7 @@ def predict(model, images, batch_size=8, device="cpu"):
     return np.concatenate(out)[:, 0]
 
 
-def evaluate_dice(model, images, masks, batch_size=8, device="cpu"):
+def evaluate_dice(model, images, masks, batch_size=8, device=None):
     """Mean per-image Dice (Kaggle convention) of the thresholded predictions."""
     probabilities = predict(model, images, batch_size, device)
     masks = as_batch_array(masks, "masks", "evaluate_dice")
