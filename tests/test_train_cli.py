@@ -9,6 +9,7 @@ from skimage import io as skio
 
 from unet_from_scratch import cli, jobs, train
 from unet_from_scratch.data.synthetic import make_synthetic_ultrasound
+from unet_from_scratch.model import UNet
 
 TINY = ["--size", "32", "--train-images", "16", "--val-images", "8", "--base-channels", "4",
         "--depth", "2", "--batch", "8", "--quiet"]
@@ -40,7 +41,7 @@ def test_train_prints_each_epoch_next_to_the_baseline_and_writes_its_files(tmp_p
     assert skio.imread(tmp_path / "curves.png").ndim == 3
 
 
-def test_resume_continues_the_run_with_its_own_options(trained, tmp_path, capsys):
+def test_resume_continues_the_run_with_its_own_options(tmp_path, capsys):
     out = str(tmp_path)
     assert run(["train", *TINY, "--epochs", "1", "--lr", "0.005", "--out", out], capsys)[0] == 0
     # the data and model options come from the checkpoint, not from these defaults
@@ -146,3 +147,67 @@ def test_evaluate_on_an_npz_and_its_bad_variants(trained, tmp_path, capsys):
         status, _, err = run(["evaluate", checkpoint, "--data", str(tmp_path / f"{name}.npz")],
                              capsys)
         assert status == 2 and message in err, err
+
+
+def test_resume_into_another_folder_finishes_with_its_summary(trained, tmp_path, capsys):
+    last = os.path.join(trained, "checkpoint.last.npz")
+    status, out, err = run(["train", "--epochs", "3", "--out", str(tmp_path), "--resume", last,
+                            "--quiet"], capsys)
+    assert status == 0, err
+    assert "after epoch 2" in out and "best validation Dice" in out
+    assert os.path.isfile(tmp_path / "checkpoint.last.npz")
+
+
+def test_a_truncated_checkpoint_is_one_line(trained, tmp_path, capsys):
+    data = open(os.path.join(trained, "checkpoint.npz"), "rb").read()
+    (tmp_path / "cut.npz").write_bytes(data[:len(data) // 2])
+    status, _, err = run(["evaluate", str(tmp_path / "cut.npz")], capsys)
+    assert status == 2 and "cut.npz is not a readable unet_from_scratch checkpoint" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_an_output_folder_that_cannot_be_made_is_one_line(tmp_path, capsys):
+    (tmp_path / "file").write_text("not a folder")
+    status, _, err = run(["train", *TINY, "--epochs", "1", "--out", str(tmp_path / "file" / "x")],
+                         capsys)
+    assert status == 2 and "file/x" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("argv", [["train", "--batch", "0"], ["train", "--epochs", "-1"],
+                                  ["train", "--val-images", "0"], ["evaluate", "c.npz",
+                                                                   "--batch", "0"],
+                                  ["gradcheck", "--network-depth", "0"]])
+def test_counts_below_one_are_refused_by_the_parser(argv, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(argv)
+    assert exit_info.value.code == 2
+    assert "must be an int >= 1" in capsys.readouterr().err
+
+
+def test_predict_checks_every_image_before_writing_any(trained, tmp_path, capsys):
+    images, _ = make_synthetic_ultrasound(1, 32, seed=9)
+    good = str(tmp_path / "scan.png")
+    skio.imsave(good, (images[0] * 255).astype(np.uint8), check_contrast=False)
+    checkpoint = os.path.join(trained, "checkpoint.npz")
+    out = tmp_path / "masks"
+    status, _, err = run(["predict", checkpoint, good, str(tmp_path / "gone.png"), "--out",
+                          str(out)], capsys)
+    assert status == 2 and "gone.png: no such file" in err and not out.exists()
+    skio.imsave(str(tmp_path / "scan.tif"), (images[0] * 255).astype(np.uint8),
+                check_contrast=False)
+    status, _, err = run(["predict", checkpoint, good, str(tmp_path / "scan.tif"), "--out",
+                          str(out)], capsys)
+    assert status == 2 and "two images would write the same mask file scan_mask.png" in err
+    assert not out.exists()
+
+
+def test_evaluate_a_valid_padding_checkpoint_scores_the_output_region(tmp_path, capsys):
+    model = UNet(base_channels=2, depth=2, padding="valid", seed=0)
+    checkpoint = str(tmp_path / "valid.npz")
+    train.save_checkpoint(checkpoint, model, None, {"epoch": 1})
+    images, masks = make_synthetic_ultrasound(3, 44, seed=3)
+    np.savez(tmp_path / "set.npz", images=images, masks=masks)
+    status, out, err = run(["evaluate", checkpoint, "--data", str(tmp_path / "set.npz"),
+                            "--csv", str(tmp_path / "s.csv")], capsys)
+    assert status == 0, err
+    assert "set.npz: 3 images" in out and "Otsu threshold baseline: Dice" in out

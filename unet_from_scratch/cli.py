@@ -114,6 +114,14 @@ def run_bench(args):
     return bench.main(args.bench_args, prog="unet-scratch bench")
 
 
+def positive_int(text):
+    """argparse type: an int >= 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an int >= 1, got {value}")
+    return value
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="unet-scratch",
@@ -148,7 +156,7 @@ def build_parser():
         "the network", "a UNet(base_channels=4) in float64 on one 1x1x32x32 input (with "
                        "--padding valid the smallest size above 32 that fits: 44 at depth 2, 92 at "
                        "depth 3), random binary targets, dice+bce loss")
-    network.add_argument("--network-depth", type=int, default=2, metavar="DEPTH",
+    network.add_argument("--network-depth", type=positive_int, default=2, metavar="DEPTH",
                          help="number of poolings (default: %(default)s)")
     network.add_argument("--padding", choices=["same", "valid"], default="same",
                          help="3x3 convolutions' padding (default: %(default)s)")
@@ -176,21 +184,22 @@ def add_train_parser(commands):
                     "validation Dice of each epoch next to an Otsu-threshold baseline, and "
                     "writes a checkpoint, learning curves and predictions to --out.")
     data = train.add_argument_group("data")
-    data.add_argument("--size", type=int, default=64, help="image side (default: %(default)s)")
-    data.add_argument("--train-images", type=int, default=400, metavar="N",
+    data.add_argument("--size", type=positive_int, default=64,
+                      help="image side (default: %(default)s)")
+    data.add_argument("--train-images", type=positive_int, default=400, metavar="N",
                       help="training images (default: %(default)s)")
-    data.add_argument("--val-images", type=int, default=100, metavar="N",
+    data.add_argument("--val-images", type=positive_int, default=100, metavar="N",
                       help="validation images (default: %(default)s)")
     model = train.add_argument_group("model")
-    model.add_argument("--base-channels", type=int, default=8, metavar="C",
+    model.add_argument("--base-channels", type=positive_int, default=8, metavar="C",
                        help="channels of the first level, doubled at each level "
                             "(default: %(default)s; the usual U-Net has 32 or 64)")
-    model.add_argument("--depth", type=int, default=3,
+    model.add_argument("--depth", type=positive_int, default=3,
                        help="number of poolings (default: %(default)s)")
     model.add_argument("--batch-norm", action="store_true", help="batch norm after each conv")
     run = train.add_argument_group("training")
-    run.add_argument("--epochs", type=int, default=12, help="total epochs (default: %(default)s)")
-    run.add_argument("--batch", type=int, default=8, help="batch size (default: %(default)s)")
+    run.add_argument("--epochs", type=positive_int, default=12, help="total epochs (default: %(default)s)")
+    run.add_argument("--batch", type=positive_int, default=8, help="batch size (default: %(default)s)")
     run.add_argument("--lr", type=float, default=2e-3,
                      help="Adam's learning rate (default: %(default)s)")
     run.add_argument("--loss", choices=sorted(LOSSES), default="dice+bce",
@@ -233,7 +242,7 @@ def add_evaluate_parser(commands):
                                "arrays 'images' and 'masks' (default: %(default)s)")
     evaluate.add_argument("--csv", metavar="PATH", help="per-image scores "
                           "(default: next to the checkpoint, *_evaluation.csv)")
-    evaluate.add_argument("--batch", type=int, default=8)
+    evaluate.add_argument("--batch", type=positive_int, default=8)
     evaluate.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     evaluate.set_defaults(run=jobs.run_evaluate)
 
@@ -247,8 +256,8 @@ def main(argv=None):
         parser.error(f"unrecognized arguments: {' '.join(extra_args)}")
     try:
         return args.run(args)
-    except ValueError as error:
-        if args.command not in ("train", "predict", "evaluate"):
+    except (ValueError, OSError) as error:    # bad input, or a file that cannot be written
+        if args.command == "bench":             # bench reports its own errors
             raise
         print(f"unet-scratch {args.command}: {error}", file=sys.stderr)
         return 2

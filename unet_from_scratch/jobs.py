@@ -31,15 +31,19 @@ RUN_OPTIONS = ("size", "train_images", "val_images", "base_channels", "depth", "
 
 def check_device(device):
     if device == "cuda" and not gpu_available():
-        raise UsageError("--device cuda needs a CUDA GPU and CuPy (pip install -e \".[cuda13]\"); "
-                         "none is usable here. Leave out --device to train on the CPU.")
+        raise UsageError("--device cuda needs a CUDA GPU and CuPy (e.g. pip install -e "
+                         "\".[cuda12]\" or \".[cuda13]\"); none is usable here. Leave out "
+                         "--device to run on the CPU.")
 
 
 def synthetic_sets(size, train_images, val_images, seed):
     """Training and validation sets of synthetic ultrasound, drawn with different seeds."""
-    train_set = make_synthetic_ultrasound(train_images, size, seed=2 * seed)
-    val_set = make_synthetic_ultrasound(val_images, size, seed=2 * seed + 1)
-    return train_set, val_set
+    return (make_synthetic_ultrasound(train_images, size, seed=2 * seed),
+            synthetic_val_set(size, val_images, seed))
+
+
+def synthetic_val_set(size, val_images, seed):
+    return make_synthetic_ultrasound(val_images, size, seed=2 * seed + 1)
 
 
 def otsu_dice(images, masks):
@@ -51,9 +55,9 @@ def otsu_dice(images, masks):
 
 def run_train(args):
     check_device(args.device)
-    os.makedirs(args.out, exist_ok=True)
     checkpoint = os.path.join(args.out, "checkpoint.npz")
     resume = resume_path(args, checkpoint)
+    os.makedirs(args.out, exist_ok=True)
     if resume is not None:
         done = restore_run_options(args, resume)
         if done >= args.epochs:
@@ -86,20 +90,31 @@ def run_train(args):
     except KeyboardInterrupt:
         report_interrupt(args.out, checkpoint)
         return 130
-    model = train.load_checkpoint(checkpoint, args.device)[0]      # the best epoch's
+    summarize(args, checkpoint, history, val_set, baseline)
+    print(f"{time.perf_counter() - start:.0f} s in all")
+    return 0
+
+
+def summarize(args, checkpoint, history, val_set, baseline):
+    """Score the best checkpoint on the validation set, draw the figures, print the result.
+
+    (A run resumed into a new folder has a best checkpoint there only once it improves on
+    the resumed run's best; until then the last one stands in.)
+    """
+    path = checkpoint if os.path.isfile(checkpoint) else train.last_checkpoint_path(checkpoint)
+    model, _, meta = train.load_checkpoint(path, args.device)
     images, masks = val_set
     probabilities = train.predict(model, images, device=args.device)
     write_figures(args.out, history, baseline, images, masks, probabilities)
     dice = metrics.dice_per_image(probabilities, masks)
     has_nerve = masks.max(axis=(1, 2)) > 0
-    best_epoch = history["epoch"][int(np.argmax(history["val_dice"]))]
-    print(f"\nbest validation Dice {dice.mean():.4f} (epoch {best_epoch}); "
-          f"{dice[has_nerve].mean():.4f} on the {has_nerve.sum()} images with a nerve")
+    on_nerves = (f"{dice[has_nerve].mean():.4f} on the {has_nerve.sum()} images with a nerve"
+                 if has_nerve.any() else "no validation image has a nerve")
+    print(f"\nbest validation Dice {dice.mean():.4f} (epoch {meta['epoch']}); {on_nerves}")
     print(f"baselines: Otsu threshold {baseline:.4f}; predicting no nerve anywhere "
           f"{np.mean(~has_nerve):.4f} (an empty image predicted empty scores 1)")
-    print(f"{time.perf_counter() - start:.0f} s in all; wrote {checkpoint} (best epoch), "
-          f"{train.last_checkpoint_path(checkpoint)} (last), curves.png and predictions.png")
-    return 0
+    print(f"wrote {path} (best epoch), {train.last_checkpoint_path(checkpoint)} (last), "
+          f"curves.png and predictions.png in {args.out}")
 
 
 def resume_path(args, checkpoint):
@@ -117,6 +132,8 @@ def restore_run_options(args, path):
     """Take the data and model options of the run being resumed from its checkpoint;
     return the number of epochs it has done."""
     meta = train.load_checkpoint(path)[2]
+    if "epoch" not in meta:
+        raise UsageError(f"--resume: {path} was not written by 'unet-scratch train'")
     saved = meta.get("run", {})
     changed = [f"{name}={saved[name]!r}" for name in RUN_OPTIONS
                if name in saved and saved[name] != getattr(args, name)]
@@ -156,13 +173,17 @@ def run_predict(args):
         raise UsageError("predict: this checkpoint is a padding='valid' network, whose output is "
                          "smaller than its input; only padding='same' networks are supported")
     network_size = tuple(meta.get("image_size") or (96, 96))
+    names = [os.path.splitext(os.path.basename(path))[0] + "_mask.png" for path in args.images]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise UsageError(f"predict: two images would write the same mask file {repeated[0]}; "
+                         f"give them different names")
+    images = [read_image(path) for path in args.images]    # every file readable before writing
     os.makedirs(args.out, exist_ok=True)
-    for path in args.images:
-        image = read_image(path)
+    for path, name, image in zip(args.images, names, images):
         probabilities = train.predict(model, resize(image, network_size)[None],
                                       device=args.device)[0]
         mask = resize(probabilities, image.shape) > args.threshold
-        name = os.path.splitext(os.path.basename(path))[0] + "_mask.png"
         write_mask(os.path.join(args.out, name), mask)
         print(f"{path}: {image.shape[0]}x{image.shape[1]}, {int(mask.sum())} pixels of nerve "
               f"-> {os.path.join(args.out, name)}")
@@ -178,13 +199,14 @@ def run_evaluate(args):
     images, masks, source = evaluation_set(args, meta)
     images, masks = train.check_data_set(images, masks, "evaluation", "evaluate")
     probabilities = train.predict(model, images, args.batch, args.device)
-    masks = train.crop_to(masks, probabilities.shape[1:])[:, 0]
+    images = train.crop_to(images, probabilities.shape[1:])[:, 0]   # padding="valid": the
+    masks = train.crop_to(masks, probabilities.shape[1:])[:, 0]     # output's part of each
     dice = metrics.dice_per_image(probabilities, masks)
     iou = metrics.iou_per_image(probabilities, masks)
     print(f"{source}: {len(images)} images, {np.mean(masks.max(axis=(1, 2)) == 0):.0%} "
           f"with an empty mask")
     print(f"mean Dice {dice.mean():.4f}   mean IoU {iou.mean():.4f}   "
-          f"(Otsu threshold baseline: Dice {otsu_dice(images[:, 0], masks):.4f})")
+          f"(Otsu threshold baseline: Dice {otsu_dice(images, masks):.4f})")
     csv_path = args.csv or os.path.splitext(args.checkpoint)[0] + "_evaluation.csv"
     write_scores(csv_path, probabilities > 0.5, masks, dice, iou)
     print(f"per-image scores in {csv_path}")
@@ -197,11 +219,10 @@ def evaluation_set(args, meta):
     if args.data != "synthetic":
         return read_npz_set(args.data)
     run = meta.get("run", {})
-    if not {"size", "train_images", "val_images", "seed"} <= set(run):
+    if not {"size", "val_images", "seed"} <= set(run):
         raise UsageError(f"evaluate: {args.checkpoint} does not say which synthetic data it "
                          f"was trained on; pass --data FILE.npz")
-    _, (images, masks) = synthetic_sets(run["size"], run["train_images"], run["val_images"],
-                                        run["seed"])
+    images, masks = synthetic_val_set(run["size"], run["val_images"], run["seed"])
     return images, masks, f"synthetic validation set (seed {run['seed']})"
 
 
