@@ -79,3 +79,28 @@ def test_max_pool_ties_on_gpu():
     y, cache = ops.max_pool2d_forward(x, 2)
     dx = ops.max_pool2d_backward(to_device(np.array([[[[7.0]]]]), "cuda"), cache)
     np.testing.assert_array_equal(asnumpy(dx), [[[[0.0, 7.0], [0.0, 0.0]]]])
+
+
+def test_training_on_the_gpu_matches_the_cpu_and_resumes(tmp_path):
+    """Two tiny epochs of fit on each device: the same losses (to float32 rounding), a
+    checkpoint that resumes on the GPU, and predict/summary on the model's device."""
+    from unet_from_scratch import UNet, fit, load_checkpoint, predict
+    from unet_from_scratch.data import make_synthetic_ultrasound
+
+    train_set = make_synthetic_ultrasound(8, 32, seed=1)
+    val_set = make_synthetic_ultrasound(4, 32, seed=2)
+    histories = {}
+    for device in ("cpu", "cuda"):
+        model = UNet(base_channels=4, depth=2, seed=0)
+        histories[device] = fit(model, train_set, val_set, epochs=2, batch_size=4, device=device,
+                                checkpoint=str(tmp_path / f"{device}.npz"), progress=False,
+                                log=lambda line: None)
+    np.testing.assert_allclose(histories["cuda"]["loss"], histories["cpu"]["loss"], rtol=1e-4)
+    assert "(1, 4, 32, 32)" in model.summary(32, 32)
+    probabilities = predict(model, val_set[0])                 # the model is on the GPU
+    assert isinstance(probabilities, np.ndarray) and probabilities.shape == (4, 32, 32)
+    resumed = UNet(base_channels=4, depth=2, seed=0)
+    history = fit(resumed, train_set, val_set, epochs=3, batch_size=4, device="cuda",
+                  resume=str(tmp_path / "cuda.last.npz"), progress=False, log=lambda line: None)
+    assert history["epoch"] == [1, 2, 3]
+    assert load_checkpoint(str(tmp_path / "cuda.npz"), "cuda")[0].config == resumed.config
