@@ -25,6 +25,7 @@ Every error is a ``ValueError`` that names the function and the file.
 """
 
 import os
+import warnings
 
 import numpy as np
 import tifffile
@@ -184,7 +185,12 @@ def _read_pixels(op, path):
         if os.path.splitext(os.fspath(path))[1].lower() in TIF_EXTENSIONS:
             pixels, pages = _read_tif(path)
         else:
-            pixels = imread(path)
+            with warnings.catch_warnings():
+                # on a file it cannot place, imageio tries every plugin, and its legacy
+                # DICOM plugin announces its own deprecation: noise for our user
+                warnings.filterwarnings("ignore", "The legacy `DICOM` plugin",
+                                        DeprecationWarning)
+                pixels = imread(path)
     except Exception as error:  # PIL, imageio and tifffile raise many kinds of errors
         reason = str(error).splitlines()[0] if str(error) else "no reason given"
         raise ValueError(f"{op}: {path}: cannot read it as an image (corrupt, truncated or "
