@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from unet_from_scratch import viz
-from unet_from_scratch.viz import plot_examples, plot_history, plot_predictions
+from unet_from_scratch.viz import (plot_augmentations, plot_examples, plot_history,
+                                  plot_predictions)
 
 
 @pytest.fixture
@@ -165,3 +166,52 @@ def test_bad_input_is_refused_naming_the_function(tmp_path, batch):
     with pytest.raises(TypeError, match=r"plot_history: history must be a dict"):
         plot_history([1, 2, 3], path)
     assert not path.exists()
+
+
+def test_plot_augmentations_shows_the_original_and_augmented_copies(tmp_path, batch, drawn):
+    from unet_from_scratch.data.augment import Augmenter
+
+    images, masks, _ = batch
+    calls = []
+
+    def augment(images, masks, rng):
+        calls.append((images.shape, masks.shape, images.dtype))
+        return Augmenter(rotate=False)(images, masks, rng)
+
+    plot_augmentations(images[0], masks[0], augment, tmp_path / "a.png", n=6, seed=3)
+    assert calls == [((5, 1, 24, 32), (5, 1, 24, 32), np.float32)]  # one batch of n - 1
+    axes = drawn[0].axes
+    assert [ax.get_title() for ax in axes] == ["original"] + [f"augmented {i}"
+                                                             for i in range(1, 6)]
+    shown = [ax.get_images()[0].get_array() for ax in axes]
+    np.testing.assert_array_equal(shown[0], images[0])
+    assert all(not np.array_equal(shown[0], other) for other in shown[1:])
+    assert all(ax.collections for ax in axes)  # every panel has its mask's outline
+    # Reproducible from the seed.
+    plot_augmentations(images[0][None], masks[0][None], augment, tmp_path / "a.png", n=6,
+                       seed=3)
+    again = [ax.get_images()[0].get_array() for ax in drawn[1].axes]
+    for a, b in zip(shown, again):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_plot_augmentations_writes_a_png_and_refuses_bad_input(tmp_path, batch):
+    from unet_from_scratch.data.augment import Augmenter
+
+    images, masks, _ = batch
+    path = plot_augmentations(images[0], masks[0], Augmenter(rotate=False),
+                              tmp_path / "a.png", n=8)
+    height, width = read_png(path).shape[:2]
+    assert width == 4 * 168 and 2 * 120 < height < 2 * 200
+    bad = tmp_path / "bad.png"
+    with pytest.raises(TypeError, match=r"plot_augmentations: augment must be callable"):
+        plot_augmentations(images[0], masks[0], None, bad)
+    with pytest.raises(ValueError, match=r"plot_augmentations: image must be one image "
+                                         r"\(H, W\) or \(1, H, W\), got image.shape=\(6, 24, 32\)"):
+        plot_augmentations(images, masks, Augmenter(), bad)
+    with pytest.raises(ValueError, match=r"plot_augmentations: augment must return images and "
+                                         r"masks of the shape it was given"):
+        plot_augmentations(images[0], masks[0], lambda i, m, rng: (i[:1], m[:1]), bad)
+    with pytest.raises(ValueError, match=r"plot_augmentations: n must be an int >= 1, got 0"):
+        plot_augmentations(images[0], masks[0], Augmenter(), bad, n=0)
+    assert not bad.exists()

@@ -1,4 +1,5 @@
-"""Figures: the training curves, predictions next to the truth, and examples of a data set.
+"""Figures: the training curves, predictions next to the truth, examples of a data set and of
+its augmentation.
 
 Every function draws on a ``matplotlib.figure.Figure`` of its own, rendered by the Agg canvas
 and written to a file, so importing this module neither changes the user's matplotlib backend
@@ -158,6 +159,63 @@ def plot_examples(images, masks, path, n=8, columns=4):
             ax.set_title(f"{i}: nerve ({masks[i].mean():.1%} of the image)", fontsize=8)
         else:
             ax.set_title(f"{i}: no nerve", fontsize=8)
+    return _save(fig, path)
+
+
+def plot_augmentations(image, mask, augment, path, n=8, seed=0, columns=4):
+    """Show one image and ``n - 1`` augmented versions of it, each with its mask outlined.
+
+    The first panel is the original; the others are the rows of one batch of ``n - 1``
+    copies passed once through ``augment`` (which draws for each image separately, as
+    :class:`unet_from_scratch.data.augment.Augmenter` does), with the generator
+    ``numpy.random.default_rng(seed)``, so the figure is reproducible. The outline (green) is
+    the *augmented* mask, so the figure shows whether image and mask moved together.
+
+    Inputs:
+        image: array of shape (H, W) (or (1, H, W)), grey values (shown from 0 to 1 when they
+            lie there).
+        mask: array of the same shape, 0 and 1.
+        augment: ``augment(images, masks, rng) -> (images, masks)`` on (N, 1, H, W) float32
+            batches, e.g. ``Augmenter()``.
+        path: the file to write (its folder is created if missing).
+        n: panels in all, an int >= 1 (1 shows the original only).
+        seed: an int >= 0 seeding ``augment``'s generator.
+        columns: panels per row, an int >= 1.
+    Returns:
+        path, as given.
+    """
+    op = "plot_augmentations"
+    if not callable(augment):
+        raise TypeError(f"{op}: augment must be callable as augment(images, masks, rng), "
+                        f"got {type(augment).__name__}")
+    _check_count(op, "n", n)
+    _check_count(op, "columns", columns)
+    if not isinstance(seed, numbers.Integral) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"{op}: seed must be an int >= 0, got {seed!r}")
+    image, mask = (np.asarray(asnumpy(a)) for a in (image, mask))
+    image, mask = (a[0] if a.ndim == 3 and a.shape[0] == 1 else a for a in (image, mask))
+    for name, a in (("image", image), ("mask", mask)):
+        if a.ndim != 2:
+            raise ValueError(f"{op}: {name} must be one image (H, W) or (1, H, W), got "
+                             f"{name}.shape={a.shape}")
+    image, mask = _check_stack(op, image=image[None], mask=mask[None])
+    images, masks = image.astype(np.float32), mask.astype(np.float32)
+    if n > 1:
+        batch = (np.repeat(images[:, None], n - 1, axis=0),
+                 np.repeat(masks[:, None], n - 1, axis=0))
+        new_images, new_masks = augment(*batch, np.random.default_rng(seed))
+        if np.shape(new_images) != batch[0].shape or np.shape(new_masks) != batch[1].shape:
+            raise ValueError(f"{op}: augment must return images and masks of the shape it was "
+                             f"given, {batch[0].shape}, got {np.shape(new_images)} and "
+                             f"{np.shape(new_masks)}")
+        images = np.concatenate([images, np.asarray(new_images)[:, 0]])
+        masks = np.concatenate([masks, np.asarray(new_masks)[:, 0]])
+    fig, axes = _image_grid(images.shape, n, columns)
+    low, high = _grey_range(images)
+    for i, ax in enumerate(axes):
+        ax.imshow(images[i], cmap="gray", vmin=low, vmax=high)
+        _outline(ax, masks[i], TRUE_COLOUR)
+        ax.set_title("original" if i == 0 else f"augmented {i}", fontsize=8)
     return _save(fig, path)
 
 
