@@ -11,7 +11,7 @@ Layers, bottom to top (nothing imports anything above it):
     metrics     Dice and IoU on hard masks (Kaggle convention: both empty -> 1)
     optim       SGD and Adam
     data        synthetic ultrasound; reading and writing image files
-    train       fit, predict, checkpoints
+    train       fit, predict, checkpoints (tiling: the valid network's overlap-tile prediction)
     cli, jobs, netcheck, bench, viz
                 the command line (``unet-scratch``), the network gradient report,
                 the benchmarks and the figures

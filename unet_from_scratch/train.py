@@ -24,7 +24,7 @@ import zipfile
 
 import numpy as np
 
-from . import losses, metrics, ops, optim
+from . import losses, metrics, ops, optim, tiling
 from .backend import asnumpy, device_of, to_device
 from .model import UNet
 
@@ -65,7 +65,8 @@ def check_data_set(images, masks, name, op="fit"):
 
 
 def crop_to(array, size):
-    """Center-crop (N, C, H, W) to ``size`` = (h, w) -- the valid U-Net's output size."""
+    """Center-crop (N, C, H, W) to ``size`` = (h, w) -- the valid U-Net's output size, to
+    which ``fit`` crops the training masks (the network predicts the middle of its input)."""
     top = (array.shape[2] - size[0]) // 2
     left = (array.shape[3] - size[1]) // 2
     return array[:, :, top:top + size[0], left:left + size[1]]
@@ -159,6 +160,10 @@ def fit(model, train, val, epochs=10, batch_size=8, lr=1e-3, loss="dice+bce", op
     Inputs:
         model: a UNet (its parameters are updated in place, on ``device``).
         train, val: data sets ``(images, masks)``, images (N, H, W) or (N, 1, H, W).
+            The training images must be a size the network takes; for a
+            padding="valid" model their masks are center-cropped to its (smaller) output.
+            The validation images may be any size: ``predict`` scores them whole
+            (overlap-tile for a valid model).
         epochs, batch_size, lr: as usual; ``loss`` one of ``losses.LOSSES`` ("dice",
             "bce", "dice+bce"); ``optimizer`` "adam" or "sgd" (momentum 0.9).
         seed: seeds the shuffling (and ``augment``'s generator).
@@ -282,13 +287,28 @@ def _resume(path, model, opt, device, loss, log):
 
 # --- prediction ----------------------------------------------------------------------------
 
-def predict(model, images, batch_size=8, device=None):
-    """Probabilities (N, H, W), a NumPy array, for images (N, H, W) or (N, 1, H, W), in
-    evaluation mode; batches are copied to ``device`` (default: where the model is).
+def predict(model, images, batch_size=8, device=None, tile=None):
+    """Probabilities (N, H, W), a float32 NumPy array at the input's size, for images
+    (N, H, W) or (N, 1, H, W) of any size, in evaluation mode.
 
-    For ``padding="same"`` the output has the input's size.  (A ``padding="valid"``
-    network gives a smaller output; overlap-tile prediction at the input's size is
-    the real-data issue's.)
+    Inputs:
+        model: a UNet, either padding.
+        images: (N, H, W) or (N, 1, H, W), values in [0, 1].
+        batch_size: how many network inputs (images, or tiles) go through at a time.
+        device: where the batches are copied (default: where the model is).
+        tile: padding="valid" only: the input tile's size, an int or (height, width),
+            rounded down to a size the network takes (default: chosen per image size, at
+            most ``tiling.DEFAULT_MAX_TILE`` = 572, the paper's).  Ignored for "same".
+
+    padding="valid" (the paper's network, whose output is smaller than its input):
+    overlap-tile prediction (``tiling``) -- the image is mirror-padded by the margin the
+    network loses, cut into tiles whose outputs tile the image, and the outputs are
+    stitched.  Where the mirror-padded image is itself a size the network takes, this
+    equals predicting it whole, to float rounding.
+
+    padding="same": each image goes through whole; an image whose size the network does
+    not take (it takes multiples of 2**depth) is first mirror-padded after its end (bottom
+    and right) to the next size it takes, and the output is cropped back.
     """
     _check_count("predict", "batch_size", batch_size)
     images = as_batch_array(images, "images", "predict")
@@ -297,17 +317,29 @@ def predict(model, images, batch_size=8, device=None):
     if device is None:
         device = device_of(model.head.weight.data)
     model.eval()
-    out = []
-    for start in range(0, len(images), batch_size):
-        x = to_device(images[start:start + batch_size], device)
-        probabilities, _ = ops.sigmoid_forward(model(x))
-        out.append(asnumpy(probabilities))
-    return np.concatenate(out)[:, 0]
+
+    def run(x):
+        probabilities, _ = ops.sigmoid_forward(model(to_device(x, device)))
+        return asnumpy(probabilities)[:, 0]
+
+    height, width = images.shape[2:]
+    tiling.check_tile(tile)
+    if model.config["padding"] == "valid":
+        plans = tiling.plan(model, height, width, tile)
+        return tiling.overlap_tile(run, images[:, 0], plans, batch_size)
+    padding = ((0, 0), (0, 0)) + tiling.same_padding(model, height, width)
+    if any(after for _, after in padding):
+        images = np.pad(images, padding, mode="reflect")
+    out = [run(images[start:start + batch_size]) for start in range(0, len(images), batch_size)]
+    return np.concatenate(out)[:, :height, :width]
 
 
 def evaluate_dice(model, images, masks, batch_size=8, device=None):
-    """Mean per-image Dice (Kaggle convention) of the thresholded predictions."""
+    """Mean per-image Dice (Kaggle convention) of the thresholded predictions, at the
+    images' full size (a valid network predicts them by overlap-tile, see ``predict``)."""
     probabilities = predict(model, images, batch_size, device)
-    masks = as_batch_array(masks, "masks", "evaluate_dice")
-    masks = crop_to(masks, probabilities.shape[1:])[:, 0]
+    masks = as_batch_array(masks, "masks", "evaluate_dice")[:, 0]
+    if masks.shape != probabilities.shape:
+        raise ValueError(f"evaluate_dice: masks must match the images, got masks of shape "
+                         f"{masks.shape} for images of shape {probabilities.shape}")
     return float(metrics.mean_dice(probabilities, masks))
