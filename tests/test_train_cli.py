@@ -35,7 +35,7 @@ def test_train_prints_each_epoch_next_to_the_baseline_and_writes_its_files(tmp_p
     assert "baseline  Otsu threshold: validation Dice 0." in out
     epochs = [line for line in out.splitlines() if line.startswith("epoch ")]
     assert len(epochs) == 2 and all("val Dice" in e and "(Otsu 0." in e for e in epochs)
-    assert "best validation Dice" in out and "predicting no nerve anywhere" in out
+    assert "best validation Dice" in out and "predicting nothing anywhere" in out
     assert sorted(os.listdir(tmp_path)) == ["checkpoint.last.npz", "checkpoint.npz",
                                             "curves.png", "predictions.png"]
     assert skio.imread(tmp_path / "curves.png").ndim == 3
@@ -107,7 +107,6 @@ def test_predict_writes_binary_masks_at_each_input_size(trained, tmp_path, capsy
         assert mask.shape == (50, 70) and set(np.unique(mask)) <= {0, 255}
 
 
-@pytest.mark.filterwarnings("ignore:The legacy `DICOM` plugin:DeprecationWarning")
 def test_predict_names_an_unreadable_image(trained, tmp_path, capsys):
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"\x89PNG but not really")
@@ -201,7 +200,7 @@ def test_predict_checks_every_image_before_writing_any(trained, tmp_path, capsys
     assert not out.exists()
 
 
-def test_evaluate_a_valid_padding_checkpoint_scores_the_output_region(tmp_path, capsys):
+def test_evaluate_a_valid_padding_checkpoint(tmp_path, capsys):
     model = UNet(base_channels=2, depth=2, padding="valid", seed=0)
     checkpoint = str(tmp_path / "valid.npz")
     train.save_checkpoint(checkpoint, model, None, {"epoch": 1})
@@ -211,3 +210,97 @@ def test_evaluate_a_valid_padding_checkpoint_scores_the_output_region(tmp_path, 
                             "--csv", str(tmp_path / "s.csv")], capsys)
     assert status == 0, err
     assert "set.npz: 3 images" in out and "Otsu threshold baseline: Dice" in out
+
+
+# --- real data -----------------------------------------------------------------------------
+
+def write_slices(folder, count, size=32):
+    """An ISBI-like folder of PNG slices: image/N.png and label/N.png (255 = cell)."""
+    images, masks = make_synthetic_ultrasound(count, size, seed=4, empty_fraction=0.0)
+    for name in ("image", "label"):
+        os.makedirs(folder / name)
+    for i in range(count):
+        skio.imsave(folder / "image" / f"{i}.png", (images[i] * 255).astype(np.uint8),
+                    check_contrast=False)
+        skio.imsave(folder / "label" / f"{i}.png", ((1 - masks[i]) * 255).astype(np.uint8),
+                    check_contrast=False)
+
+
+def test_train_on_isbi_slices_in_patches_then_evaluate_on_the_same_split(tmp_path, capsys):
+    write_slices(tmp_path / "em", 7)
+    out = str(tmp_path / "run")
+    status, text, err = run(["train", "--data", f"isbi2012:{tmp_path / 'em'}", "--patch", "16",
+                             "--base-channels", "4", "--depth", "2", "--epochs", "1",
+                             "--out", out, "--quiet"], capsys)
+    assert status == 0, err
+    assert "8 training images of 16x16 (16 x 16 patches)" \
+        in text and "5 validation images of 32x32" in text
+    status, text, err = run(["evaluate", os.path.join(out, "checkpoint.npz"), "--csv",
+                             str(tmp_path / "s.csv")], capsys)
+    assert status == 0, err
+    assert "validation part of isbi2012:" in text and ": 5 images" in text
+
+
+def test_train_on_an_image_folder_and_on_a_prepared_npz(tmp_path, capsys):
+    images, masks = make_synthetic_ultrasound(10, 32, seed=6)
+    for name in ("images", "masks"):
+        os.makedirs(tmp_path / "set" / name)
+    for i in range(10):
+        skio.imsave(tmp_path / "set" / "images" / f"s{i}.png",
+                    (images[i] * 255).astype(np.uint8), check_contrast=False)
+        skio.imsave(tmp_path / "set" / "masks" / f"s{i}.png",
+                    (masks[i] * 255).astype(np.uint8), check_contrast=False)
+    common = ["--base-channels", "4", "--depth", "2", "--epochs", "1", "--quiet"]
+    status, text, err = run(["train", "--data", f"folder:{tmp_path / 'set'}", "--val-fraction",
+                             "0.3", "--out", str(tmp_path / "a"), *common], capsys)
+    assert status == 0, err
+    assert "7 training images of 32x32" in text and "3 validation images" in text
+    np.savez(tmp_path / "prepared.npz", train_images=images[:6], train_masks=masks[:6],
+             val_images=images[6:], val_masks=masks[6:])
+    status, text, err = run(["train", "--data", str(tmp_path / "prepared.npz"),
+                             "--out", str(tmp_path / "b"), *common], capsys)
+    assert status == 0, err
+    assert "6 training images of 32x32" in text and "4 validation images" in text
+
+
+@pytest.mark.parametrize("source", ["kaggle", "isbi2012:", "web:http://x", "data.csv"])
+def test_unknown_data_sources_are_one_line(source, capsys):
+    status, _, err = run(["train", "--data", source, "--quiet"], capsys)
+    assert status == 2 and "--data must be synthetic, kaggle:PATH, isbi2012:PATH" in err
+
+
+def test_predict_writes_a_kaggle_submission(trained, tmp_path, capsys):
+    images, _ = make_synthetic_ultrasound(2, (42, 58), seed=9)
+    paths = []
+    for number, image in zip((10, 2), images):
+        paths.append(str(tmp_path / f"{number}.tif"))
+        skio.imsave(paths[-1], (image * 255).astype(np.uint8), check_contrast=False)
+    submission = tmp_path / "submission.csv"
+    status, text, err = run(["predict", os.path.join(trained, "checkpoint.npz"), *paths,
+                             "--out", str(tmp_path / "masks"), "--submission", str(submission),
+                             "--min-pixels", "100000"], capsys)
+    assert status == 0, err
+    assert submission.read_text().splitlines() == ["img,pixels", "2,", "10,"]   # all removed
+    status, _, err = run(["predict", os.path.join(trained, "checkpoint.npz"), paths[0],
+                          str(tmp_path / "masks" / "10_mask.png"), "--out", str(tmp_path / "o"),
+                          "--submission", str(submission)], capsys)
+    assert status == 2 and "named like Kaggle's test set" in err
+
+
+def test_predict_with_a_valid_padding_checkpoint(tmp_path, capsys):
+    checkpoint = str(tmp_path / "valid.npz")
+    train.save_checkpoint(checkpoint, UNet(base_channels=2, depth=2, padding="valid"), None,
+                          {"epoch": 1, "image_size": [44, 44]})
+    images, _ = make_synthetic_ultrasound(1, (50, 70), seed=9)
+    skio.imsave(tmp_path / "scan.png", (images[0] * 255).astype(np.uint8), check_contrast=False)
+    status, _, err = run(["predict", checkpoint, str(tmp_path / "scan.png"), "--out",
+                          str(tmp_path / "m")], capsys)
+    assert status == 0, err
+    assert skio.imread(tmp_path / "m" / "scan_mask.png").shape == (50, 70)
+
+
+def test_augment_preview_draws_a_png(tmp_path, capsys):
+    path = tmp_path / "aug.png"
+    status, out, err = run(["augment-preview", "--n", "4", "--out", str(path)], capsys)
+    assert status == 0, err
+    assert skio.imread(path).ndim == 3 and "the first panel is the original" in out

@@ -10,7 +10,6 @@ The jobs behind train, predict and evaluate are in ``jobs.py``.
 """
 
 import argparse
-import os
 import sys
 import time
 
@@ -167,6 +166,7 @@ def build_parser():
     add_train_parser(commands)
     add_predict_parser(commands)
     add_evaluate_parser(commands)
+    add_augment_preview_parser(commands)
 
     # bench has its own parser (unet_from_scratch/bench.py): everything after "bench" goes to it
     bench = commands.add_parser(
@@ -179,27 +179,48 @@ def build_parser():
 def add_train_parser(commands):
     from .losses import LOSSES
     train = commands.add_parser(
-        "train", help="train a U-Net on synthetic ultrasound (a few minutes on a laptop CPU)",
-        description="Train a U-Net on synthetic ultrasound images. Prints the loss and the "
-                    "validation Dice of each epoch next to an Otsu-threshold baseline, and "
+        "train", help="train a U-Net (on synthetic ultrasound: a minute on a laptop CPU)",
+        description="Train a U-Net on synthetic ultrasound or on real data. Prints the loss and "
+                    "the validation Dice of each epoch next to an Otsu-threshold baseline, and "
                     "writes a checkpoint, learning curves and predictions to --out.")
     data = train.add_argument_group("data")
-    data.add_argument("--size", type=positive_int, default=64,
-                      help="image side (default: %(default)s)")
+    data.add_argument("--data", default="synthetic", metavar="SOURCE",
+                      help="synthetic (default); kaggle:PATH, the Kaggle nerve set's train/ "
+                           "folder (split by subject); isbi2012:PATH, the ISBI 2012 stacks or "
+                           "PNG slices (the last 5 slices validate); folder:PATH, with images/ "
+                           "and masks/; or a FILE.npz from data_scripts/prepare_*.py")
+    data.add_argument("--size", type=positive_int, nargs="+", metavar="PX",
+                      help="synthetic: the image side (default 64); kaggle: H W to resize to "
+                           "(default 96 128); folder: H W to resize to (default: as they are)")
     data.add_argument("--train-images", type=positive_int, default=400, metavar="N",
-                      help="training images (default: %(default)s)")
+                      help="synthetic: training images (default: %(default)s)")
     data.add_argument("--val-images", type=positive_int, default=100, metavar="N",
-                      help="validation images (default: %(default)s)")
+                      help="synthetic: validation images (default: %(default)s)")
+    data.add_argument("--val-fraction", type=float, default=0.2, metavar="F",
+                      help="kaggle, folder: the share of images that validate "
+                           "(default: %(default)s)")
+    data.add_argument("--patch", type=positive_int, metavar="PX",
+                      help="train on non-overlapping PX x PX patches of the training images "
+                           "(validation stays whole); e.g. 128 for the 512 x 512 EM slices")
+    data.add_argument("--augment", action="store_true",
+                      help="flips, rotations, shifts, scaling, brightness/contrast and elastic "
+                           "deformation of the training batches")
     model = train.add_argument_group("model")
     model.add_argument("--base-channels", type=positive_int, default=8, metavar="C",
                        help="channels of the first level, doubled at each level "
                             "(default: %(default)s; the usual U-Net has 32 or 64)")
     model.add_argument("--depth", type=positive_int, default=3,
                        help="number of poolings (default: %(default)s)")
+    model.add_argument("--padding", choices=["same", "valid"], default="same",
+                       help="same: output size = input size; valid: the paper's unpadded "
+                            "convolutions, trained on masks cropped to the output "
+                            "(default: %(default)s)")
     model.add_argument("--batch-norm", action="store_true", help="batch norm after each conv")
     run = train.add_argument_group("training")
-    run.add_argument("--epochs", type=positive_int, default=12, help="total epochs (default: %(default)s)")
-    run.add_argument("--batch", type=positive_int, default=8, help="batch size (default: %(default)s)")
+    run.add_argument("--epochs", type=positive_int, default=12,
+                     help="total epochs (default: %(default)s)")
+    run.add_argument("--batch", type=positive_int, default=8,
+                     help="batch size (default: %(default)s)")
     run.add_argument("--lr", type=float, default=2e-3,
                      help="Adam's learning rate (default: %(default)s)")
     run.add_argument("--loss", choices=sorted(LOSSES), default="dice+bce",
@@ -208,8 +229,9 @@ def add_train_parser(commands):
                                                          "(default: %(default)s)")
     run.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
                      help="where to train (default: %(default)s)")
-    run.add_argument("--out", default=os.path.join("runs", "synthetic"), metavar="DIR",
-                     help="output folder (default: %(default)s)")
+    run.add_argument("--out", metavar="DIR",
+                     help="output folder (default: runs/ and the data's kind, e.g. "
+                          "runs/synthetic)")
     run.add_argument("--resume", nargs="?", const="", metavar="CHECKPOINT",
                      help="continue an interrupted run (default: DIR/checkpoint.last.npz)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -227,6 +249,12 @@ def add_predict_parser(commands):
     predict.add_argument("--out", required=True, metavar="DIR", help="folder for the masks")
     predict.add_argument("--threshold", type=float, default=0.5,
                          help="probability above which a pixel is nerve (default: %(default)s)")
+    predict.add_argument("--min-pixels", type=int, default=0, metavar="N",
+                         help="predict no nerve where fewer than N pixels are found "
+                              "(default: %(default)s)")
+    predict.add_argument("--submission", metavar="FILE.csv",
+                         help="also write the masks run-length encoded in the Kaggle "
+                              "competition's format (images named {n}.tif)")
     predict.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     predict.set_defaults(run=jobs.run_predict)
 
@@ -237,14 +265,31 @@ def add_evaluate_parser(commands):
         description="Score a checkpoint on a data set (Kaggle convention: an image whose true "
                     "and predicted masks are both empty scores 1).")
     evaluate.add_argument("checkpoint", help="a checkpoint written by 'unet-scratch train'")
-    evaluate.add_argument("--data", default="synthetic", metavar="synthetic|FILE.npz",
-                          help="the checkpoint's synthetic validation set, or an .npz with "
-                               "arrays 'images' and 'masks' (default: %(default)s)")
+    evaluate.add_argument("--data", metavar="SOURCE",
+                          help="the validation part of a source as in 'train --data' "
+                               "(synthetic, kaggle:PATH, isbi2012:PATH, folder:PATH, a prepared "
+                               "FILE.npz), or an .npz with arrays 'images' and 'masks' "
+                               "(default: the data the checkpoint was trained on)")
     evaluate.add_argument("--csv", metavar="PATH", help="per-image scores "
                           "(default: next to the checkpoint, *_evaluation.csv)")
     evaluate.add_argument("--batch", type=positive_int, default=8)
     evaluate.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     evaluate.set_defaults(run=jobs.run_evaluate)
+
+
+def add_augment_preview_parser(commands):
+    preview = commands.add_parser(
+        "augment-preview", help="draw an image and its augmented versions (PNG)",
+        description="Draw one training image with a mask and augmented versions of it, as "
+                    "'train --augment' makes them.")
+    preview.add_argument("--data", default="synthetic", metavar="SOURCE",
+                         help="as in 'train --data' (default: %(default)s)")
+    preview.add_argument("--n", type=positive_int, default=8,
+                         help="panels, the original included (default: %(default)s)")
+    preview.add_argument("--seed", type=int, default=0, help="(default: %(default)s)")
+    preview.add_argument("--out", default="augmentation.png", metavar="FILE.png",
+                         help="(default: %(default)s)")
+    preview.set_defaults(run=jobs.run_augment_preview)
 
 
 def main(argv=None):

@@ -7,17 +7,26 @@ file, a size that does not fit, no GPU) is raised as a ``UsageError`` -- or as t
 line, without a traceback.
 """
 
+import argparse
 import csv
 import os
 import time
+import zipfile
 
 import numpy as np
 
 from . import metrics, train
 from .backend import gpu_available
+from .data.folders import load_image_folder
 from .data.images import read_image, resize, write_mask
+from .data.isbi import load_isbi2012
+from .data.kaggle import load_kaggle_nerve, split_by_subject
+from .data.npz import load_prepared
+from .data.augment import Augmenter
+from .data.patches import cut_patches
 from .data.synthetic import make_synthetic_ultrasound, otsu_baseline
 from .model import UNet
+from .submission import write_submission
 
 
 class UsageError(ValueError):
@@ -25,8 +34,11 @@ class UsageError(ValueError):
 
 
 # The options that define a training run: kept in the checkpoint so --resume repeats them.
-RUN_OPTIONS = ("size", "train_images", "val_images", "base_channels", "depth", "batch_norm",
-               "loss", "lr", "batch", "seed")
+RUN_OPTIONS = ("data", "size", "train_images", "val_images", "val_fraction", "patch", "augment",
+               "base_channels", "depth", "padding", "batch_norm", "loss", "lr", "batch", "seed")
+
+DATA_KINDS = ("kaggle", "isbi2012", "folder")
+ISBI_VAL_SLICES = 5          # the last slices of the stack validate, the rest train
 
 
 def check_device(device):
@@ -34,6 +46,56 @@ def check_device(device):
         raise UsageError("--device cuda needs a CUDA GPU and CuPy (e.g. pip install -e "
                          "\".[cuda12]\" or \".[cuda13]\"); none is usable here. Leave out "
                          "--device to run on the CPU.")
+
+
+# --- data ----------------------------------------------------------------------------------
+
+def parse_data(source):
+    """``"synthetic"``, ``"kaggle:PATH"``, ``"isbi2012:PATH"``, ``"folder:PATH"`` or
+    ``"FILE.npz"`` -> ``(kind, path)``."""
+    if source == "synthetic":
+        return "synthetic", None
+    if source.endswith(".npz") and ":" not in source.split(os.sep)[0]:
+        return "npz", source
+    kind, colon, path = source.partition(":")
+    if not colon or kind not in DATA_KINDS or not path:
+        raise UsageError(f"--data must be synthetic, kaggle:PATH, isbi2012:PATH, folder:PATH "
+                         f"or FILE.npz, got {source!r}")
+    return kind, path
+
+
+def data_sets(args, log=print):
+    """``(train_set, val_set)`` for ``args.data``, each ``(images, masks)`` of (N, H, W)."""
+    kind, path = parse_data(args.data)
+    if kind == "synthetic":
+        size = args.size[0] if args.size else 64
+        return synthetic_sets(size, args.train_images, args.val_images, args.seed)
+    if kind == "npz":
+        return load_prepared(path)
+    if kind == "isbi2012":
+        images, masks = load_isbi2012(path, log=log)
+        if len(images) <= ISBI_VAL_SLICES:
+            raise UsageError(f"--data {args.data}: {len(images)} slices; need more than "
+                             f"{ISBI_VAL_SLICES} (the last {ISBI_VAL_SLICES} validate)")
+        split = len(images) - ISBI_VAL_SLICES
+        return (images[:split], masks[:split]), (images[split:], masks[split:])
+    size = pair(args.size)
+    if kind == "kaggle":
+        images, masks, subjects, _ = load_kaggle_nerve(path, size=size or (96, 128), log=log)
+    else:
+        images, masks, _ = load_image_folder(path, size=size, log=log)
+        subjects = np.arange(len(images))            # each image its own "subject"
+    train_index, val_index = split_by_subject(subjects, args.val_fraction, args.seed)
+    return (images[train_index], masks[train_index]), (images[val_index], masks[val_index])
+
+
+def pair(size):
+    """--size as (H, W): one number for a square, two for H and W, None when not given."""
+    if not size:
+        return None
+    if len(size) > 2:
+        raise UsageError(f"--size takes one or two numbers, got {len(size)}")
+    return (size[0], size[-1])
 
 
 def synthetic_sets(size, train_images, val_images, seed):
@@ -55,9 +117,9 @@ def otsu_dice(images, masks):
 
 def run_train(args):
     check_device(args.device)
+    args.out = args.out or os.path.join("runs", parse_data(args.data)[0])
     checkpoint = os.path.join(args.out, "checkpoint.npz")
     resume = resume_path(args, checkpoint)
-    os.makedirs(args.out, exist_ok=True)
     if resume is not None:
         done = restore_run_options(args, resume)
         if done >= args.epochs:
@@ -65,26 +127,23 @@ def run_train(args):
                   f"(ask for more with --epochs)")
             return 0
     start = time.perf_counter()
-    train_set, val_set = synthetic_sets(args.size, args.train_images, args.val_images, args.seed)
+    train_set, val_set = data_sets(args, log=lambda line: print(f"reading   {line}"))
+    if args.patch:
+        train_set = cut_patches(*train_set, args.patch)
     baseline = otsu_dice(*val_set)
-    model = UNet(base_channels=args.base_channels, depth=args.depth,
+    model = UNet(base_channels=args.base_channels, depth=args.depth, padding=args.padding,
                  batch_norm=args.batch_norm, seed=args.seed)
-    print(f"data      synthetic ultrasound, {args.train_images} training and {args.val_images} "
-          f"validation images of {args.size}x{args.size}, "
-          f"{np.mean(val_set[1].max(axis=(1, 2)) == 0):.0%} of the validation masks empty")
-    print(f"model     UNet(base_channels={args.base_channels}, depth={args.depth}, "
-          f"batch_norm={args.batch_norm}): {model.num_parameters():,} parameters")
-    print(f"training  {args.epochs} epochs, batch {args.batch}, Adam lr {args.lr}, "
-          f"loss {args.loss}, seed {args.seed}, device {args.device}")
-    print(f"baseline  Otsu threshold: validation Dice {baseline:.4f}\n", flush=True)
+    print_run(args, model, train_set, val_set, baseline)
 
     def log(line):
         print(f"{line}   (Otsu {baseline:.4f})", flush=True)
 
     run_info = {name: getattr(args, name) for name in RUN_OPTIONS}
+    os.makedirs(args.out, exist_ok=True)
     try:
         history = train.fit(model, train_set, val_set, epochs=args.epochs, batch_size=args.batch,
                             lr=args.lr, loss=args.loss, seed=args.seed, device=args.device,
+                            augment=Augmenter() if args.augment else None,
                             checkpoint=checkpoint, resume=resume, progress=not args.quiet,
                             log=log, run_info=run_info)
     except KeyboardInterrupt:
@@ -93,6 +152,25 @@ def run_train(args):
     summarize(args, checkpoint, history, val_set, baseline)
     print(f"{time.perf_counter() - start:.0f} s in all")
     return 0
+
+
+def print_run(args, model, train_set, val_set, baseline):
+    """The run's settings, before the first epoch."""
+    (train_images, _), (val_images, val_masks) = train_set, val_set
+    kind = parse_data(args.data)[0]
+    source = "synthetic ultrasound" if kind == "synthetic" else args.data
+    patches = f" ({args.patch} x {args.patch} patches)" if args.patch else ""
+    print(f"data      {source}: {len(train_images)} training images of "
+          f"{train_images.shape[1]}x{train_images.shape[2]}{patches}, {len(val_images)} "
+          f"validation images of {val_images.shape[1]}x{val_images.shape[2]}, "
+          f"{np.mean(val_masks.max(axis=(1, 2)) == 0):.0%} of them with an empty mask")
+    print(f"model     UNet(base_channels={args.base_channels}, depth={args.depth}, "
+          f"padding={args.padding!r}, batch_norm={args.batch_norm}): "
+          f"{model.num_parameters():,} parameters")
+    print(f"training  {args.epochs} epochs, batch {args.batch}, Adam lr {args.lr}, "
+          f"loss {args.loss}, {'augmented, ' if args.augment else ''}seed {args.seed}, "
+          f"device {args.device}")
+    print(f"baseline  Otsu threshold: validation Dice {baseline:.4f}\n", flush=True)
 
 
 def summarize(args, checkpoint, history, val_set, baseline):
@@ -105,14 +183,17 @@ def summarize(args, checkpoint, history, val_set, baseline):
     model, _, meta = train.load_checkpoint(path, args.device)
     images, masks = val_set
     probabilities = train.predict(model, images, device=args.device)
-    write_figures(args.out, history, baseline, images, masks, probabilities)
+    title = ("U-Net on synthetic ultrasound" if parse_data(args.data)[0] == "synthetic"
+             else f"U-Net on {args.data}")
+    write_figures(args.out, title, history, baseline, images, masks, probabilities)
     dice = metrics.dice_per_image(probabilities, masks)
-    has_nerve = masks.max(axis=(1, 2)) > 0
-    on_nerves = (f"{dice[has_nerve].mean():.4f} on the {has_nerve.sum()} images with a nerve"
-                 if has_nerve.any() else "no validation image has a nerve")
-    print(f"\nbest validation Dice {dice.mean():.4f} (epoch {meta['epoch']}); {on_nerves}")
-    print(f"baselines: Otsu threshold {baseline:.4f}; predicting no nerve anywhere "
-          f"{np.mean(~has_nerve):.4f} (an empty image predicted empty scores 1)")
+    has_mask = masks.max(axis=(1, 2)) > 0
+    what = "a nerve" if parse_data(args.data)[0] == "synthetic" else "a non-empty mask"
+    on_masks = (f"{dice[has_mask].mean():.4f} on the {has_mask.sum()} images with {what}"
+                if has_mask.any() else f"no validation image has {what}")
+    print(f"\nbest validation Dice {dice.mean():.4f} (epoch {meta['epoch']}); {on_masks}")
+    print(f"baselines: Otsu threshold {baseline:.4f}; predicting nothing anywhere "
+          f"{np.mean(~has_mask):.4f} (an empty image predicted empty scores 1)")
     print(f"wrote {path} (best epoch), {train.last_checkpoint_path(checkpoint)} (last), "
           f"curves.png and predictions.png in {args.out}")
 
@@ -155,11 +236,11 @@ def report_interrupt(out, checkpoint):
         print("\ninterrupted before the first epoch ended: no checkpoint was written")
 
 
-def write_figures(out, history, baseline, images, masks, probabilities):
+def write_figures(out, title, history, baseline, images, masks, probabilities):
     """Learning curves and the predictions on validation images, as PNGs in ``out``."""
     from . import viz          # matplotlib is imported only when figures are drawn
     viz.plot_history(history, os.path.join(out, "curves.png"), baseline_dice=baseline,
-                     title="U-Net on synthetic ultrasound")
+                     title=title)
     viz.plot_predictions(images, masks, probabilities, os.path.join(out, "predictions.png"))
 
 
@@ -169,9 +250,7 @@ def run_predict(args):
     """Binary mask PNGs, one per input image, at the input's size."""
     check_device(args.device)
     model, _, meta = train.load_checkpoint(args.checkpoint, args.device)
-    if model.config["padding"] != "same":
-        raise UsageError("predict: this checkpoint is a padding='valid' network, whose output is "
-                         "smaller than its input; only padding='same' networks are supported")
+    ids = submission_ids(args.images) if args.submission else None
     network_size = tuple(meta.get("image_size") or (96, 96))
     names = [os.path.splitext(os.path.basename(path))[0] + "_mask.png" for path in args.images]
     repeated = sorted({name for name in names if names.count(name) > 1})
@@ -180,14 +259,32 @@ def run_predict(args):
                          f"give them different names")
     images = [read_image(path) for path in args.images]    # every file readable before writing
     os.makedirs(args.out, exist_ok=True)
+    masks = []
     for path, name, image in zip(args.images, names, images):
         probabilities = train.predict(model, resize(image, network_size)[None],
                                       device=args.device)[0]
         mask = resize(probabilities, image.shape) > args.threshold
+        if mask.sum() < args.min_pixels:     # too small to be a nerve: predict none
+            mask[:] = False
         write_mask(os.path.join(args.out, name), mask)
+        masks.append(mask)
         print(f"{path}: {image.shape[0]}x{image.shape[1]}, {int(mask.sum())} pixels of nerve "
               f"-> {os.path.join(args.out, name)}")
+    if args.submission:
+        write_submission(args.submission, ids, masks)
+        print(f"submission of {len(ids)} images (run-length encoded, Kaggle's format) in "
+              f"{args.submission}")
     return 0
+
+
+def submission_ids(paths):
+    """The Kaggle test images' ids, from their names ``{n}.tif``."""
+    stems = [os.path.splitext(os.path.basename(path))[0] for path in paths]
+    wrong = [stem for stem in stems if not stem.isdigit()]
+    if wrong:
+        raise UsageError(f"predict --submission: the images must be named like Kaggle's test "
+                         f"set, {{n}}.tif, so that n is the image's id; got {wrong[0]!r}")
+    return [int(stem) for stem in stems]
 
 
 # --- evaluate ------------------------------------------------------------------------------
@@ -198,9 +295,8 @@ def run_evaluate(args):
     model, _, meta = train.load_checkpoint(args.checkpoint, args.device)
     images, masks, source = evaluation_set(args, meta)
     images, masks = train.check_data_set(images, masks, "evaluation", "evaluate")
-    probabilities = train.predict(model, images, args.batch, args.device)
-    images = train.crop_to(images, probabilities.shape[1:])[:, 0]   # padding="valid": the
-    masks = train.crop_to(masks, probabilities.shape[1:])[:, 0]     # output's part of each
+    probabilities = train.predict(model, images, args.batch, args.device)   # (N, H, W)
+    images, masks = images[:, 0], masks[:, 0]
     dice = metrics.dice_per_image(probabilities, masks)
     iou = metrics.iou_per_image(probabilities, masks)
     print(f"{source}: {len(images)} images, {np.mean(masks.max(axis=(1, 2)) == 0):.0%} "
@@ -214,27 +310,42 @@ def run_evaluate(args):
 
 
 def evaluation_set(args, meta):
-    """(images, masks, description): an .npz with arrays "images" and "masks", or the
-    synthetic validation set of the checkpoint's run (drawn again from its seed)."""
-    if args.data != "synthetic":
-        return read_npz_set(args.data)
+    """(images, masks, description): the validation part of ``--data`` (by default the data
+    the checkpoint was trained on, split as in training), or an .npz of "images" and "masks"."""
     run = meta.get("run", {})
-    if not {"size", "val_images", "seed"} <= set(run):
-        raise UsageError(f"evaluate: {args.checkpoint} does not say which synthetic data it "
-                         f"was trained on; pass --data FILE.npz")
-    images, masks = synthetic_val_set(run["size"], run["val_images"], run["seed"])
-    return images, masks, f"synthetic validation set (seed {run['seed']})"
+    source = args.data or run.get("data", "synthetic")
+    kind, path = parse_data(source)
+    if kind == "npz":
+        return read_npz_set(path)
+    options = argparse.Namespace(**{**RUN_DEFAULTS, **run, "data": source})
+    if kind == "synthetic":
+        if "seed" not in run:
+            raise UsageError(f"evaluate: {args.checkpoint} does not say which synthetic data it "
+                             f"was trained on; pass --data")
+        size = options.size[0] if isinstance(options.size, list) else options.size
+        images, masks = synthetic_val_set(size or 64, options.val_images, options.seed)
+        return images, masks, f"synthetic validation set (seed {options.seed})"
+    _, (images, masks) = data_sets(options, log=lambda line: print(f"reading   {line}"))
+    return images, masks, f"validation part of {source}"
+
+
+# What a run's options are when its checkpoint does not say (it was written by fit directly).
+RUN_DEFAULTS = {"size": None, "train_images": 400, "val_images": 100, "val_fraction": 0.2,
+                "seed": 0}
 
 
 def read_npz_set(path):
+    """(images, masks, path) from an .npz: arrays "images" and "masks", or the validation
+    arrays "val_images" and "val_masks" of a prepared data set."""
     if not os.path.isfile(path):
         raise UsageError(f"evaluate: {path}: no such file")
     try:
         with np.load(path, allow_pickle=False) as data:
-            return data["images"], data["masks"], path
-    except (OSError, KeyError, ValueError) as error:
+            prefix = "val_" if "val_images" in data.files else ""
+            return data[prefix + "images"], data[prefix + "masks"], path
+    except (OSError, EOFError, KeyError, ValueError, zipfile.BadZipFile) as error:
         raise UsageError(f"evaluate: {path} is not an .npz with arrays 'images' and 'masks' "
-                         f"({error})") from None
+                         f"(or 'val_images' and 'val_masks') ({error})") from None
 
 
 def write_scores(path, predicted, masks, dice, iou):
@@ -244,3 +355,21 @@ def write_scores(path, predicted, masks, dice, iou):
         for i in range(len(dice)):
             writer.writerow([i, f"{dice[i]:.6f}", f"{iou[i]:.6f}", int(masks[i].sum()),
                              int(predicted[i].sum())])
+
+
+# --- augment-preview -----------------------------------------------------------------------
+
+def run_augment_preview(args):
+    """A PNG of one training image and its augmented versions (the default Augmenter)."""
+    from . import viz
+    if args.data == "synthetic":
+        images, masks = make_synthetic_ultrasound(1, 128, seed=args.seed, empty_fraction=0.0)
+    else:
+        options = argparse.Namespace(**{**RUN_DEFAULTS, "data": args.data, "seed": args.seed})
+        (images, masks), _ = data_sets(options, log=lambda line: print(f"reading   {line}"))
+        with_mask = np.flatnonzero(masks.max(axis=(1, 2)) > 0)
+        images, masks = (images[with_mask], masks[with_mask]) if len(with_mask) else (images,
+                                                                                    masks)
+    viz.plot_augmentations(images[0], masks[0], Augmenter(), args.out, n=args.n, seed=args.seed)
+    print(f"wrote {args.out}: the first panel is the original, the others augmented")
+    return 0
