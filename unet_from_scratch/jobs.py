@@ -38,6 +38,7 @@ RUN_OPTIONS = ("data", "size", "train_images", "val_images", "val_fraction", "pa
                "base_channels", "depth", "padding", "batch_norm", "loss", "lr", "batch", "seed")
 
 DATA_KINDS = ("kaggle", "isbi2012", "folder")
+STRUCTURES = {"synthetic": "nerve", "kaggle": "nerve", "isbi2012": "membrane"}   # what masks mark
 ISBI_VAL_SLICES = 5          # the last slices of the stack validate, the rest train
 
 
@@ -183,12 +184,13 @@ def summarize(args, checkpoint, history, val_set, baseline):
     model, _, meta = train.load_checkpoint(path, args.device)
     images, masks = val_set
     probabilities = train.predict(model, images, device=args.device)
-    title = ("U-Net on synthetic ultrasound" if parse_data(args.data)[0] == "synthetic"
-             else f"U-Net on {args.data}")
-    write_figures(args.out, title, history, baseline, images, masks, probabilities)
+    kind = parse_data(args.data)[0]
+    title = "U-Net on synthetic ultrasound" if kind == "synthetic" else f"U-Net on {args.data}"
+    structure = STRUCTURES.get(kind, "mask")
+    write_figures(args.out, title, structure, history, baseline, images, masks, probabilities)
     dice = metrics.dice_per_image(probabilities, masks)
     has_mask = masks.max(axis=(1, 2)) > 0
-    what = "a nerve" if parse_data(args.data)[0] == "synthetic" else "a non-empty mask"
+    what = f"a {structure}" if structure != "mask" else "a non-empty mask"
     on_masks = (f"{dice[has_mask].mean():.4f} on the {has_mask.sum()} images with {what}"
                 if has_mask.any() else f"no validation image has {what}")
     print(f"\nbest validation Dice {dice.mean():.4f} (epoch {meta['epoch']}); {on_masks}")
@@ -236,12 +238,13 @@ def report_interrupt(out, checkpoint):
         print("\ninterrupted before the first epoch ended: no checkpoint was written")
 
 
-def write_figures(out, title, history, baseline, images, masks, probabilities):
+def write_figures(out, title, structure, history, baseline, images, masks, probabilities):
     """Learning curves and the predictions on validation images, as PNGs in ``out``."""
     from . import viz          # matplotlib is imported only when figures are drawn
     viz.plot_history(history, os.path.join(out, "curves.png"), baseline_dice=baseline,
                      title=title)
-    viz.plot_predictions(images, masks, probabilities, os.path.join(out, "predictions.png"))
+    viz.plot_predictions(images, masks, probabilities, os.path.join(out, "predictions.png"),
+                         structure=structure)
 
 
 # --- predict -------------------------------------------------------------------------------

@@ -77,7 +77,8 @@ def plot_history(history, path, baseline_dice=None, title=None):
     return _save(fig, path, dpi=100)
 
 
-def plot_predictions(images, masks, probabilities, path, n=8, threshold=0.5, dice=None):
+def plot_predictions(images, masks, probabilities, path, n=8, threshold=0.5, dice=None,
+                     structure="nerve"):
     """Show up to ``n`` images with the true mask (green) and the prediction (red) outlined.
 
     Each panel is titled with the image's index in the set and its Dice (Kaggle convention:
@@ -96,6 +97,7 @@ def plot_predictions(images, masks, probabilities, path, n=8, threshold=0.5, dic
         threshold: the prediction is ``probabilities > threshold``.
         dice: None (computed with :func:`unet_from_scratch.metrics.dice_per_image`), or the
             per-image Dice already computed, shape (N,).
+        structure: what the masks mark, for the titles ("nerve", "membrane", ...).
     Returns:
         path, as given.
     """
@@ -121,10 +123,10 @@ def plot_predictions(images, masks, probabilities, path, n=8, threshold=0.5, dic
         # The truth drawn wider and first, so that a perfect prediction shows both colours.
         _outline(ax, masks[i], TRUE_COLOUR, linewidth=2.2)
         _outline(ax, predicted[i], PREDICTED_COLOUR, linewidth=0.9)
-        truth = "nerve" if has_nerve[i] else "no nerve"
+        truth = structure if has_nerve[i] else f"no {structure}"
         guess = "predicted" if predicted[i].any() else "none predicted"
         ax.set_title(f"#{i}: Dice {dice[i]:.2f}\n{truth}, {guess}", fontsize=8)
-    fig.suptitle(f"green: true nerve outline    red: predicted (p > {threshold:g})    "
+    fig.suptitle(f"green: true {structure} outline    red: predicted (p > {threshold:g})    "
                  f"mean Dice of these {len(chosen)}: {dice[chosen].mean():.3f}", fontsize=9)
     return _save(fig, path)
 
