@@ -10,6 +10,7 @@ from skimage import io as skio
 from unet_from_scratch import cli, jobs, train
 from unet_from_scratch.data.synthetic import make_synthetic_ultrasound
 from unet_from_scratch.model import UNet
+from unet_from_scratch.submission import read_submission, rle_decode
 
 TINY = ["--size", "32", "--train-images", "16", "--val-images", "8", "--base-channels", "4",
         "--depth", "2", "--batch", "8", "--quiet"]
@@ -239,6 +240,17 @@ def test_train_on_isbi_slices_in_patches_then_evaluate_on_the_same_split(tmp_pat
                              str(tmp_path / "s.csv")], capsys)
     assert status == 0, err
     assert "validation part of isbi2012:" in text and ": 5 images" in text
+    # predict brings images to the slices' size, 32, not to the patches' 16
+    checkpoint = os.path.join(out, "checkpoint.npz")
+    model, _, meta = train.load_checkpoint(checkpoint)
+    assert meta["run"]["input_size"] == [32, 32] and meta["image_size"] == [16, 16]
+    slice_path = str(tmp_path / "em" / "image" / "6.png")
+    status, text, err = run(["predict", checkpoint, slice_path, "--out", str(tmp_path / "m"),
+                             "--threshold", "0.5"], capsys)
+    assert status == 0, err
+    assert "pixels of membrane" in text
+    expected = train.predict(model, skio.imread(slice_path)[None] / 255.0)[0] > 0.5
+    np.testing.assert_array_equal(skio.imread(tmp_path / "m" / "6_mask.png") > 0, expected)
 
 
 def test_train_on_an_image_folder_and_on_a_prepared_npz(tmp_path, capsys):
@@ -281,6 +293,15 @@ def test_predict_writes_a_kaggle_submission(trained, tmp_path, capsys):
                              "--min-pixels", "100000"], capsys)
     assert status == 0, err
     assert submission.read_text().splitlines() == ["img,pixels", "2,", "10,"]   # all removed
+    status, _, err = run(["predict", os.path.join(trained, "checkpoint.npz"), *paths,
+                          "--out", str(tmp_path / "masks"), "--submission", str(submission),
+                          "--threshold", "0.3"], capsys)
+    assert status == 0, err
+    rows = read_submission(str(submission))
+    assert sorted(rows) == [2, 10]
+    for number in (2, 10):
+        written = skio.imread(tmp_path / "masks" / f"{number}_mask.png") > 0
+        np.testing.assert_array_equal(rle_decode(rows[number], (42, 58)), written)
     status, _, err = run(["predict", os.path.join(trained, "checkpoint.npz"), paths[0],
                           str(tmp_path / "masks" / "10_mask.png"), "--out", str(tmp_path / "o"),
                           "--submission", str(submission)], capsys)
@@ -304,3 +325,54 @@ def test_augment_preview_draws_a_png(tmp_path, capsys):
     status, out, err = run(["augment-preview", "--n", "4", "--out", str(path)], capsys)
     assert status == 0, err
     assert skio.imread(path).ndim == 3 and "the first panel is the original" in out
+
+
+def write_kaggle_folder(folder, subjects=3, frames=3, size=(42, 58)):
+    """Kaggle's naming: {subject}_{n}.tif and {subject}_{n}_mask.tif (0/255)."""
+    os.makedirs(folder)
+    images, masks = make_synthetic_ultrasound(subjects * frames, size, seed=8)
+    for k in range(subjects * frames):
+        stem = f"{k // frames + 1}_{k % frames + 1}"
+        skio.imsave(folder / f"{stem}.tif", (images[k] * 255).astype(np.uint8),
+                    check_contrast=False)
+        skio.imsave(folder / f"{stem}_mask.tif", (masks[k] * 255).astype(np.uint8),
+                    check_contrast=False)
+
+
+def test_train_and_evaluate_on_kaggle_files_split_by_subject(tmp_path, capsys):
+    write_kaggle_folder(tmp_path / "train")
+    out = str(tmp_path / "run")
+    status, text, err = run(["train", "--data", f"kaggle:{tmp_path / 'train'}", "--size", "32",
+                             "--val-fraction", "0.34", "--base-channels", "4", "--depth", "2",
+                             "--epochs", "1", "--augment", "--out", out, "--quiet"], capsys)
+    assert status == 0, err
+    assert "6 training images of 32x32" in text and "3 validation images of 32x32" in text
+    status, text, err = run(["evaluate", os.path.join(out, "checkpoint.npz"), "--csv",
+                             str(tmp_path / "s.csv")], capsys)
+    assert status == 0, err
+    assert ": 3 images" in text
+
+
+def test_train_the_valid_network_on_overlapping_patches(tmp_path, capsys):
+    write_slices(tmp_path / "em", 6, size=48)
+    status, text, err = run(["train", "--data", f"isbi2012:{tmp_path / 'em'}", "--padding",
+                             "valid", "--patch", "44", "--base-channels", "2", "--depth", "2",
+                             "--epochs", "1", "--out", str(tmp_path / "run"), "--quiet"], capsys)
+    assert status == 0, err
+    # output 4 of input 44: 48 // 4 = 12 steps per side, 144 patches from the one slice
+    assert "144 training images of 44x44 (44 x 44 patches)" in text
+
+
+def test_resume_a_checkpoint_written_before_size_took_two_numbers(tmp_path, capsys):
+    out = str(tmp_path)
+    assert run(["train", *TINY, "--epochs", "1", "--out", out], capsys)[0] == 0
+    last = os.path.join(out, "checkpoint.last.npz")
+    model, optimizer_state, meta = train.load_checkpoint(last)
+    meta["run"]["size"] = 32                                   # the old way: one int
+    optimizer = __import__("unet_from_scratch").Adam(model.parameters())
+    optimizer.load_state_dict(optimizer_state)
+    train.save_checkpoint(last, model, optimizer, meta)
+    status, text, err = run(["train", "--epochs", "2", "--out", out, "--resume", "--quiet"],
+                            capsys)
+    assert status == 0, err
+    assert "after epoch 1" in text

@@ -121,6 +121,14 @@ def positive_int(text):
     return value
 
 
+def non_negative_int(text):
+    """argparse type: an int >= 0."""
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an int >= 0, got {value}")
+    return value
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="unet-scratch",
@@ -248,9 +256,9 @@ def add_predict_parser(commands):
     predict.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
     predict.add_argument("--out", required=True, metavar="DIR", help="folder for the masks")
     predict.add_argument("--threshold", type=float, default=0.5,
-                         help="probability above which a pixel is nerve (default: %(default)s)")
-    predict.add_argument("--min-pixels", type=int, default=0, metavar="N",
-                         help="predict no nerve where fewer than N pixels are found "
+                         help="probability above which a pixel is foreground (default: %(default)s)")
+    predict.add_argument("--min-pixels", type=non_negative_int, default=0, metavar="N",
+                         help="predict nothing where fewer than N pixels are found "
                               "(default: %(default)s)")
     predict.add_argument("--submission", metavar="FILE.csv",
                          help="also write the masks run-length encoded in the Kaggle "

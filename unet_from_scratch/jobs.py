@@ -26,7 +26,7 @@ from .data.augment import Augmenter
 from .data.patches import cut_patches
 from .data.synthetic import make_synthetic_ultrasound, otsu_baseline
 from .model import UNet
-from .submission import write_submission
+from .submission import rle_encode, write_encoded_submission
 
 
 class UsageError(ValueError):
@@ -129,22 +129,27 @@ def run_train(args):
             return 0
     start = time.perf_counter()
     train_set, val_set = data_sets(args, log=lambda line: print(f"reading   {line}"))
-    if args.patch:
-        train_set = cut_patches(*train_set, args.patch)
-    baseline = otsu_dice(*val_set)
     model = UNet(base_channels=args.base_channels, depth=args.depth, padding=args.padding,
                  batch_norm=args.batch_norm, seed=args.seed)
+    input_size = list(train_set[0].shape[1:])     # before patches: what predict resizes to
+    if args.patch:
+        margin = args.patch - model.output_size(args.patch, args.patch)[0]   # 0 for "same"
+        train_set = cut_patches(*train_set, args.patch, margin)
+    baseline = otsu_dice(*val_set)
     print_run(args, model, train_set, val_set, baseline)
 
     def log(line):
         print(f"{line}   (Otsu {baseline:.4f})", flush=True)
 
     run_info = {name: getattr(args, name) for name in RUN_OPTIONS}
+    run_info["input_size"] = input_size
+    # Depth runs down from the probe in ultrasound: a rotated scan is one no scanner makes.
+    rotate = parse_data(args.data)[0] not in ("synthetic", "kaggle")
     os.makedirs(args.out, exist_ok=True)
     try:
         history = train.fit(model, train_set, val_set, epochs=args.epochs, batch_size=args.batch,
                             lr=args.lr, loss=args.loss, seed=args.seed, device=args.device,
-                            augment=Augmenter() if args.augment else None,
+                            augment=Augmenter(rotate=rotate) if args.augment else None,
                             checkpoint=checkpoint, resume=resume, progress=not args.quiet,
                             log=log, run_info=run_info)
     except KeyboardInterrupt:
@@ -218,6 +223,8 @@ def restore_run_options(args, path):
     if "epoch" not in meta:
         raise UsageError(f"--resume: {path} was not written by 'unet-scratch train'")
     saved = meta.get("run", {})
+    if isinstance(saved.get("size"), int):        # written before --size took two numbers
+        saved["size"] = [saved["size"]]
     changed = [f"{name}={saved[name]!r}" for name in RUN_OPTIONS
                if name in saved and saved[name] != getattr(args, name)]
     for name in RUN_OPTIONS:
@@ -250,31 +257,38 @@ def write_figures(out, title, structure, history, baseline, images, masks, proba
 # --- predict -------------------------------------------------------------------------------
 
 def run_predict(args):
-    """Binary mask PNGs, one per input image, at the input's size."""
+    """Binary mask PNGs, one per input image, at the input's size (and a submission CSV)."""
     check_device(args.device)
     model, _, meta = train.load_checkpoint(args.checkpoint, args.device)
+    run = meta.get("run", {})
+    # the size of the training data (before any patches): each image is brought to it
+    network_size = tuple(run.get("input_size") or meta.get("image_size") or (96, 96))
+    structure = STRUCTURES.get(parse_data(run.get("data", "synthetic"))[0], "foreground")
     ids = submission_ids(args.images) if args.submission else None
-    network_size = tuple(meta.get("image_size") or (96, 96))
     names = [os.path.splitext(os.path.basename(path))[0] + "_mask.png" for path in args.images]
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
         raise UsageError(f"predict: two images would write the same mask file {repeated[0]}; "
                          f"give them different names")
-    images = [read_image(path) for path in args.images]    # every file readable before writing
+    for path in args.images:             # a missing file stops the run before anything is written
+        if not os.path.isfile(path):
+            raise UsageError(f"predict: {path}: no such file")
     os.makedirs(args.out, exist_ok=True)
-    masks = []
-    for path, name, image in zip(args.images, names, images):
+    encoded = []
+    for path, name in zip(args.images, names):
+        image = read_image(path)
         probabilities = train.predict(model, resize(image, network_size)[None],
                                       device=args.device)[0]
         mask = resize(probabilities, image.shape) > args.threshold
-        if mask.sum() < args.min_pixels:     # too small to be a nerve: predict none
+        if mask.sum() < args.min_pixels:     # too small to be real: predict none
             mask[:] = False
         write_mask(os.path.join(args.out, name), mask)
-        masks.append(mask)
-        print(f"{path}: {image.shape[0]}x{image.shape[1]}, {int(mask.sum())} pixels of nerve "
-              f"-> {os.path.join(args.out, name)}")
+        if args.submission:
+            encoded.append(rle_encode(mask))
+        print(f"{path}: {image.shape[0]}x{image.shape[1]}, {int(mask.sum())} pixels of "
+              f"{structure} -> {os.path.join(args.out, name)}")
     if args.submission:
-        write_submission(args.submission, ids, masks)
+        write_encoded_submission(args.submission, ids, encoded)
         print(f"submission of {len(ids)} images (run-length encoded, Kaggle's format) in "
               f"{args.submission}")
     return 0

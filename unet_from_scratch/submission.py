@@ -78,7 +78,7 @@ def rle_decode(text, shape):
     height, width = _check_shape(op, shape)
     size = height * width
     tokens = text.split()
-    bad = [token for token in tokens if not _INTEGER.fullmatch(token)]
+    bad = [token for token in tokens if not _INTEGER.fullmatch(token) or len(token) > 18]
     if bad:
         raise ValueError(f"{op}: expected non-negative integers separated by spaces, got "
                          f"{bad[0]!r} in {_shorten(text)!r}")
@@ -180,13 +180,23 @@ def write_submission(path, ids, masks):
     masks = _check_masks(op, masks)
     if masks.ndim == 4:
         masks = masks[:, 0]
-    image_ids = _check_ids(op, ids)
-    if len(image_ids) != len(masks):
-        raise ValueError(f"{op}: expected one id per mask, got {len(image_ids)} ids and "
+    if len(ids) != len(masks):
+        raise ValueError(f"{op}: expected one id per mask, got {len(ids)} ids and "
                          f"{len(masks)} masks")
+    return write_encoded_submission(path, ids, [rle_encode(mask) for mask in masks])
+
+
+def write_encoded_submission(path, ids, encoded):
+    """:func:`write_submission` for masks already run-length encoded (``rle_encode``), so
+    that thousands of 420 x 580 masks need not be held in memory at once."""
+    op = "write_submission"
+    image_ids = _check_ids(op, ids)
+    if len(image_ids) != len(encoded):
+        raise ValueError(f"{op}: expected one id per mask, got {len(image_ids)} ids and "
+                         f"{len(encoded)} masks")
     lines = [HEADER]
     for i in np.argsort(image_ids, kind="stable"):
-        lines.append(f"{image_ids[i]},{rle_encode(masks[i])}")
+        lines.append(f"{image_ids[i]},{encoded[i]}")
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     with open(path, "w", newline="\n") as file:
