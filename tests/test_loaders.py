@@ -9,6 +9,7 @@ Every refusal is tested, and its message must name the offending file.
 
 import importlib.util
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -593,3 +594,20 @@ def test_isbi_refuses_a_colour_tif(tmp_path):
                      photometric="rgb")
     with pytest.raises(ValueError, match=r"load_isbi2012: .*train-volume\.tif: a colour TIF"):
         load_isbi2012(tmp_path, log=quiet)
+
+
+def test_two_files_with_one_number_are_refused_not_merged(tmp_path):
+    """1_1.tif and 1_01.tif (or 3.png and 03.png) are the same frame to a number parser;
+    taking one of them silently could pair an image with another image's mask."""
+    folder = str(tmp_path / "train")
+    write_kaggle_train(folder)
+    shutil.copy(os.path.join(folder, "1_1.tif"), os.path.join(folder, "1_01.tif"))
+    with pytest.raises(ValueError, match=r"load_kaggle_nerve: .*train: 1_0?1.tif and 1_0?1.tif "
+                                         r"have the same number"):
+        load_kaggle_nerve(folder, size=None, log=None)
+    write_isbi_slices(str(tmp_path / "em"), n=6)
+    labels = tmp_path / "em" / "label"
+    shutil.copy(str(labels / "3.png"), str(labels / "03.png"))
+    with pytest.raises(ValueError, match=r"load_isbi2012: .*label: 0?3.png and 0?3.png have the "
+                                         r"same number"):
+        load_isbi2012(str(tmp_path / "em"), log=None)

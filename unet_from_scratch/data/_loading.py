@@ -183,3 +183,12 @@ def _shape(array):
 def _is_int(value):
     """Whether ``value`` is an integer (Python or NumPy), not a bool."""
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def add_once(op, folder, table, key, name):
+    """``table[key] = name``, refusing a second file with the same number (``1_1.tif`` and
+    ``1_01.tif``), which would otherwise pair an image with the wrong mask."""
+    if key in table:
+        raise ValueError(f"{op}: {folder}: {table[key]} and {name} have the same number; "
+                         f"keep one")
+    table[key] = name

@@ -25,7 +25,7 @@ from collections import Counter
 import numpy as np
 import tifffile
 
-from ._loading import list_folder, read_pairs, refuse_unpaired, report, some_names
+from ._loading import add_once, list_folder, read_pairs, refuse_unpaired, report, some_names
 from .images import MASK_FOREGROUND_VALUES, _to_unit_range
 
 VOLUME, LABELS = "train-volume.tif", "train-labels.tif"
@@ -154,8 +154,11 @@ def _read_slices(op, path):
     found = {}
     for folder in ("image", "label"):
         names = list_folder(op, os.path.join(path, folder), f"{folder}/ folder")
-        found[folder] = {int(SLICE_NAME.match(name)[1]): name
-                         for name in names if SLICE_NAME.match(name)}
+        found[folder] = {}
+        for name in names:
+            if SLICE_NAME.match(name):
+                add_once(op, os.path.join(path, folder), found[folder],
+                         int(SLICE_NAME.match(name)[1]), name)
         if not found[folder]:
             raise ValueError(f"{op}: {os.path.join(path, folder)}: no slices named N.png "
                              f"(0.png, 1.png, ...) among its {len(names)} files: "

@@ -27,8 +27,8 @@ import re
 
 import numpy as np
 
-from ._loading import (check_size, list_folder, read_images, read_pairs, refuse_unpaired,
-                       report, some_names)
+from ._loading import (add_once, check_size, list_folder, read_images, read_pairs,
+                       refuse_unpaired, report, some_names)
 
 KAGGLE_SIZE = (420, 580)
 DEFAULT_SIZE = (96, 128)
@@ -66,9 +66,9 @@ def load_kaggle_nerve(train_dir, size=DEFAULT_SIZE, log=print):
     for name in names:
         image, mask = IMAGE_NAME.match(name), MASK_NAME.match(name)
         if image:
-            images[(int(image[1]), int(image[2]))] = name
+            add_once(op, train_dir, images, (int(image[1]), int(image[2])), name)
         elif mask:
-            masks[(int(mask[1]), int(mask[2]))] = name
+            add_once(op, train_dir, masks, (int(mask[1]), int(mask[2])), name)
         else:
             ignored.append(name)
     if not images and not masks:
@@ -113,7 +113,10 @@ def load_kaggle_test(test_dir, size=DEFAULT_SIZE, log=print):
     op = "load_kaggle_test"
     size = check_size(op, size)
     names = list_folder(op, test_dir, "Kaggle test folder")
-    found = {int(TEST_NAME.match(name)[1]): name for name in names if TEST_NAME.match(name)}
+    found = {}
+    for name in names:
+        if TEST_NAME.match(name):
+            add_once(op, test_dir, found, int(TEST_NAME.match(name)[1]), name)
     if not found:
         hint = (" (they look like the train folder's {subject}_{n}.tif)"
                 if any(IMAGE_NAME.match(name) for name in names) else "")
