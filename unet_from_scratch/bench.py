@@ -80,6 +80,7 @@ import tracemalloc
 import numpy as np
 
 from . import backend, losses, optim
+from .cli import non_negative_int, positive_int   # the argparse types of every command
 from .model import UNet
 from .ops import (conv2d_backward, conv2d_forward, conv_transpose2d_backward,
                   conv_transpose2d_forward, max_pool2d_backward, max_pool2d_forward)
@@ -846,22 +847,6 @@ def run_train_command(args):
     if torch is None:
         print_torch_missing_note()
     return 0
-
-
-def positive_int(text):
-    """argparse type: an int >= 1."""
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def non_negative_int(text):
-    """argparse type: an int >= 0."""
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
 
 
 COMMANDS = ("train", "ops")

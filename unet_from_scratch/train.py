@@ -26,6 +26,7 @@ import numpy as np
 
 from . import losses, metrics, ops, optim, tiling
 from .backend import asnumpy, device_of, to_device
+from .data.npz import write_npz_atomically
 from .model import UNet
 
 OPTIMIZERS = {"adam": optim.Adam, "sgd": optim.SGD}
@@ -81,18 +82,7 @@ def save_checkpoint(path, model, optimizer, meta):
     arrays.update({f"optimizer/{k}": np.asarray(asnumpy(v)) for k, v in optimizer_state.items()})
     arrays["config"] = np.array(json.dumps(model.config))
     arrays["meta"] = np.array(json.dumps(meta))
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    temporary = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.tmp.npz")
-    try:
-        with open(temporary, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())         # on disk before the rename, even if the power fails
-        os.replace(temporary, path)      # atomic: readers see the old file or the new one
-    finally:
-        if os.path.exists(temporary):    # interrupted before the rename: drop the half file
-            os.remove(temporary)
+    write_npz_atomically(path, arrays)
 
 
 def load_checkpoint(path, device="cpu"):

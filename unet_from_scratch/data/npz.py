@@ -47,19 +47,30 @@ def save_prepared(path, train, val, **extra):
             raise TypeError(f"save_prepared: extra array {name!r} has dtype object, which would "
                             f"need pickle; give numbers or strings")
         arrays[name] = value
+    write_npz_atomically(path, arrays, compressed=True)
+    return path
+
+
+def write_npz_atomically(path, arrays, compressed=False):
+    """``np.savez(path, **arrays)``, but never leaving a half-written file at ``path``.
+
+    The arrays go to a temporary file beside ``path`` (same folder, so the same disk),
+    which is flushed to disk and then renamed over ``path``: a rename within one file
+    system is atomic, so a reader -- or a run interrupted by Ctrl-C or a power cut -- sees
+    the old file or the new one, never a mixture. The folder is created if missing.
+    """
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     temporary = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.tmp.npz")
     try:
         with open(temporary, "wb") as f:
-            np.savez_compressed(f, **arrays)
+            (np.savez_compressed if compressed else np.savez)(f, **arrays)
             f.flush()
-            os.fsync(f.fileno())
-        os.replace(temporary, path)
+            os.fsync(f.fileno())         # on disk before the rename, even if the power fails
+        os.replace(temporary, path)      # atomic: readers see the old file or the new one
     finally:
-        if os.path.exists(temporary):
+        if os.path.exists(temporary):    # interrupted before the rename: drop the half file
             os.remove(temporary)
-    return path
 
 
 def load_prepared(path):
