@@ -2,7 +2,8 @@
 
 Layers, bottom to top (nothing imports anything above it):
 
-    backend     NumPy or CuPy: get_array_module, to_device, asnumpy, gpu_available
+    backend     NumPy or CuPy: get_array_module, to_device, asnumpy, gpu_available;
+                the GPU path switch (gpu_path, set_gpu_path, gpu_path_set)
     reference   the definitions, as plain Python loops
     ops         the fast kernels, one file per op, forward/backward pairs
     gradcheck   finite-difference checks (elementwise, directional, whole modules)
@@ -26,7 +27,8 @@ A first run::
 """
 
 from . import losses, metrics, nn, ops, optim, reference
-from .backend import asnumpy, get_array_module, gpu_available, to_device
+from .backend import (asnumpy, get_array_module, gpu_available, gpu_path, gpu_path_set, set_gpu_path,
+                      to_device)
 from .gradcheck import GradCheckReport, directional_check, elementwise_check, module_check
 from .metrics import dice_per_image, iou_per_image, mean_dice, mean_iou
 from .model import UNet
@@ -38,6 +40,7 @@ __version__ = "0.2.0"
 __all__ = [
     "losses", "metrics", "nn", "ops", "optim", "reference",
     "asnumpy", "get_array_module", "gpu_available", "to_device",
+    "gpu_path", "gpu_path_set", "set_gpu_path",
     "GradCheckReport", "directional_check", "elementwise_check", "module_check",
     "dice_per_image", "iou_per_image", "mean_dice", "mean_iou",
     "UNet", "SGD", "Adam",

@@ -11,13 +11,24 @@ CuPy is optional.  Importing this module never imports CuPy eagerly; it is
 looked up the first time it is needed, and a machine without CuPy (or without
 a driver, or without a device) simply has no GPU: :func:`gpu_available`
 returns ``False`` and never raises.
+
+On CuPy arrays the ops have two GPU paths, chosen by :func:`gpu_path`: "kernels" (the
+hand-written CUDA kernels of ``ops/cuda``, the default) and "cupy" (the same NumPy-style
+code as on the CPU, run by CuPy), so that the two can be compared.  NumPy arrays always
+take the NumPy code, whatever the switch says.
 """
 
+import contextlib
+import os
 import sys
 
 import numpy as np
 
 DEVICES = ("cpu", "cuda")
+GPU_PATHS = ("kernels", "cupy")
+GPU_PATH_VARIABLE = "UNET_SCRATCH_GPU_PATH"
+
+_gpu_path = None        # set by set_gpu_path; None: follow the environment variable
 
 _cupy = None
 _cupy_import_tried = False
@@ -110,3 +121,48 @@ def asnumpy(x):
 def device_of(x):
     """Return "cuda" for a CuPy array, "cpu" otherwise."""
     return "cuda" if is_cupy_array(x) else "cpu"
+
+
+# --- which code runs on CuPy arrays ---------------------------------------------------------
+
+def gpu_path():
+    """The GPU path the ops take on CuPy arrays: "kernels" or "cupy".
+
+    The value given to :func:`set_gpu_path` (or :func:`gpu_path_set`) if any, else the
+    environment variable ``UNET_SCRATCH_GPU_PATH``, read at every call; "kernels" when it
+    is unset or empty.  An unknown name raises ``ValueError``.
+    """
+    if _gpu_path is not None:
+        return _gpu_path
+    name = os.environ.get(GPU_PATH_VARIABLE) or "kernels"
+    if name not in GPU_PATHS:
+        raise ValueError(f"{GPU_PATH_VARIABLE} must be one of {GPU_PATHS}, got {name!r}")
+    return name
+
+
+def set_gpu_path(name):
+    """Choose the GPU path ("kernels" or "cupy") for the whole process; ``None`` goes back to
+    following ``UNET_SCRATCH_GPU_PATH``.  An unknown name raises ``ValueError``."""
+    global _gpu_path
+    if name is not None and name not in GPU_PATHS:
+        raise ValueError(f"set_gpu_path: name must be one of {GPU_PATHS} (or None to follow "
+                         f"{GPU_PATH_VARIABLE}), got {name!r}")
+    _gpu_path = name
+
+
+@contextlib.contextmanager
+def gpu_path_set(name):
+    """``with gpu_path_set("cupy"): ...`` runs the block on that GPU path and restores the
+    previous setting afterwards (also when the block raises)."""
+    previous = _gpu_path
+    set_gpu_path(name)
+    try:
+        yield
+    finally:
+        set_gpu_path(previous)
+
+
+def use_kernels(x):
+    """True when ``x`` is a CuPy array and the GPU path is "kernels": the test at every
+    dispatch point of the ops.  Never true for a NumPy array (the switch is not even read)."""
+    return is_cupy_array(x) and gpu_path() == "kernels"

@@ -24,8 +24,8 @@ their ``(forward, backward)`` pairs, for a command-line ``--loss`` option.
 
 import numbers
 
-from .backend import get_array_module, is_array
-from .ops import sigmoid_backward, sigmoid_forward
+from .backend import get_array_module, is_array, use_kernels
+from .ops import cuda_kernels, sigmoid_backward, sigmoid_forward
 from .ops._checks import check_array, check_same_dtype_and_device, check_same_shape_batch
 
 REDUCTIONS = ("image", "batch")
@@ -83,11 +83,19 @@ def dice_loss_backward(dloss, cache):
 
 
 def _soft_dice(p, targets, smooth, reduction):
-    """``1 - mean_g dice_g`` of probabilities ``p``, a 0-d array of p's dtype, and a cache."""
+    """``1 - mean_g dice_g`` of probabilities ``p``, a 0-d array of p's dtype, and a cache.
+
+    On CuPy arrays (GPU path "kernels") the three sums per group come from one CUDA kernel
+    (``ops/cuda/elementwise.cu``) that adds chunks of each group, then one small sum.
+    """
     groups = p.shape[0] if reduction == "image" else 1
     p_g, t_g = p.reshape(groups, -1), targets.reshape(groups, -1)
-    denominator = p_g.sum(axis=1) + t_g.sum(axis=1) + smooth       # S_g + s, shape (groups,)
-    dice = (2 * (p_g * t_g).sum(axis=1) + smooth) / denominator     # dice_g, shape (groups,)
+    if use_kernels(p):
+        intersection, sum_p, sum_t = cuda_kernels.dice_partial_sums(p_g, t_g)
+    else:
+        intersection, sum_p, sum_t = (p_g * t_g).sum(axis=1), p_g.sum(axis=1), t_g.sum(axis=1)
+    denominator = sum_p + sum_t + smooth                # S_g + s, shape (groups,)
+    dice = (2 * intersection + smooth) / denominator    # dice_g, shape (groups,)
     loss = get_array_module(p).asarray(1 - dice.mean(), dtype=p.dtype)
     return loss, (t_g, dice, denominator, p.shape)
 

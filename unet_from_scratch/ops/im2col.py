@@ -21,9 +21,15 @@ adjoint (transpose) of ``im2col``: it adds every column entry back onto the
 pixel it was read from, so pixels shared by overlapping windows receive the sum
 of their contributions.  It needs no ``np.add.at``: within one kernel position
 the strided slice touches each pixel at most once, so a plain ``+=`` is exact.
+
+On CuPy arrays (GPU path "kernels") both run as one CUDA kernel each, from
+``cuda/im2col.cu``: im2col with one thread per column entry, col2im as a *gather* with
+one thread per pixel, adding its entries in the same (i, j) order as the loop below, so
+the two give the same bits.  col2im then returns a contiguous array instead of a view.
 """
 
-from ..backend import get_array_module
+from ..backend import get_array_module, use_kernels
+from . import cuda_kernels
 
 # How much im2col unfolds at once.  Unfolding a whole batch multiplies the input's
 # size by k_h*k_w (a batch of 32 images 128x128 with 32 channels becomes 600 MB for a
@@ -82,9 +88,6 @@ def im2col(x, kernel_size, stride, padding, out=None):
     n, c, h, w = x.shape
     (k_h, k_w), (s_h, s_w), (p_h, p_w) = kernel_size, stride, padding
     h_out, w_out = output_size(h, k_h, s_h, p_h), output_size(w, k_w, s_w, p_w)
-    if p_h or p_w:
-        x = xp.pad(x, ((0, 0), (0, 0), (p_h, p_h), (p_w, p_w)))
-    x_by_channel = x.transpose(1, 0, 2, 3)                   # (c, n, h, w), a view
     shape = (c, k_h, k_w, n, h_out, w_out)
     if out is None:
         cols = xp.empty(shape, dtype=x.dtype)
@@ -93,6 +96,11 @@ def im2col(x, kernel_size, stride, padding, out=None):
                          f"{tuple(out.shape)} and {out.dtype}")
     else:
         cols = out
+    if use_kernels(x):
+        return cuda_kernels.im2col(x, cols, kernel_size, stride, padding)
+    if p_h or p_w:
+        x = xp.pad(x, ((0, 0), (0, 0), (p_h, p_h), (p_w, p_w)))
+    x_by_channel = x.transpose(1, 0, 2, 3)                   # (c, n, h, w), a view
     for i in range(k_h):
         for j in range(k_w):
             cols[:, i, j] = x_by_channel[:, :, i:i + s_h * h_out:s_h, j:j + s_w * w_out:s_w]
@@ -109,8 +117,11 @@ def col2im(cols, input_shape, stride, padding):
     Returns:
         x: (n, c, h, w), ``x[n, c, y, x]`` = the sum of the ``cols`` entries read
         from that pixel; contributions that fall on the zero padding are dropped.
-        A view (not contiguous): callers copy it into their output.
+        A view (not contiguous; a new contiguous array on the kernel path): callers
+        copy it into their output.
     """
+    if use_kernels(cols):
+        return cuda_kernels.col2im(cols, input_shape, stride, padding)
     xp = get_array_module(cols)
     n, c, h, w = input_shape
     _, k_h, k_w, _, h_out, w_out = cols.shape

@@ -23,11 +23,19 @@ last pixel.)
 Like ``im2col``, both passes loop over the k_h*k_w positions inside a window,
 each step one strided slice of the whole batch -- never over pixels.
 The loop definition is :func:`unet_from_scratch.reference.max_pool2d_forward`.
+
+On CuPy arrays (GPU path "kernels") each pass is one CUDA kernel from ``cuda/pool.cu``:
+the forward one thread per window, writing the maximum and its index; the backward a
+*gather*, one thread per input pixel.  That forward stores the argmax as int32 (the
+kernel's ``int*``) where the NumPy code stores uint8 (int64 for windows of more than 256
+positions); the backward takes the kernel whenever the cached argmax is int32, so it
+always reads the layout its own forward wrote, whatever the switch says in between.
 """
 
 import numpy as np
 
-from ..backend import get_array_module
+from ..backend import get_array_module, use_kernels
+from . import cuda_kernels
 from ._checks import check_image, check_kernel_fits, check_upstream, pair
 from .im2col import output_size
 
@@ -42,7 +50,8 @@ def max_pool2d_forward(x, kernel_size=2, stride=None):
     Returns:
         y: (n, c, h_O, w_O) array of ``x``'s dtype.
         cache: the input's shape and dtype, the argmax of each window (its index
-            in row-major order, 0 <= index < k_h k_w) and the window geometry.
+            in row-major order, 0 <= index < k_h k_w; uint8 or int64, or int32 from
+            the CUDA kernel) and the window geometry.
     """
     op = "max_pool2d_forward"
     check_image(op, "x", x)
@@ -52,6 +61,9 @@ def max_pool2d_forward(x, kernel_size=2, stride=None):
     xp = get_array_module(x)
     h_out = output_size(x.shape[2], kernel_size[0], stride[0], 0)
     w_out = output_size(x.shape[3], kernel_size[1], stride[1], 0)
+    if use_kernels(x):
+        y, argmax = cuda_kernels.max_pool2d_forward(x, kernel_size, stride, (h_out, w_out))
+        return y, (x.shape, x.dtype, argmax, kernel_size, stride)
 
     y = _window_position(x, 0, 0, stride, (h_out, w_out)).copy()
     for p, q in _positions(kernel_size)[1:]:
@@ -75,6 +87,8 @@ def max_pool2d_backward(dy, cache):
     """
     x_shape, dtype, argmax, kernel_size, stride = cache
     check_upstream("max_pool2d_backward", dy, argmax.shape, dtype)
+    if argmax.dtype == cuda_kernels.ARGMAX_DTYPE:        # the CUDA forward wrote this cache
+        return cuda_kernels.max_pool2d_backward(dy, argmax, x_shape, kernel_size, stride)
     xp = get_array_module(dy)
     dx = xp.zeros(x_shape, dtype=dy.dtype)
     for index, (p, q) in enumerate(_positions(kernel_size)):
