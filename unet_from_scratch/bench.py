@@ -29,6 +29,17 @@ time order: the same quantity.  Both keep their gradients from step to step
 and zero them in place.  On a GPU: PyTorch's ``max_memory_allocated``, and for
 us the growth of CuPy's memory pool.
 
+``train --device cuda`` times the same step on the GPU, by default at two batches,
+32 x 1 x 128 x 128 and 32 x 1 x 96 x 96 (``--batch`` or ``--size`` picks one instead):
+ours on the hand-written CUDA kernels (``backend.gpu_path_set("kernels")``), ours as
+the plain NumPy-style code on CuPy arrays (``gpu_path_set("cupy")``), and PyTorch
+(cuDNN) on the same GPU when it has CUDA.  TF32 is off on both sides (``CUPY_TF32=0``;
+PyTorch's ``allow_tf32`` off for matrix products and cuDNN), and the header prints
+these settings with the GPU, CUDA, cuDNN, CuPy and PyTorch versions.  Each step is
+timed between two CUDA events, the median of ``--repeats``; the ratios ours (kernels)
+/ PyTorch and plain CuPy / ours (kernels) are printed under each table next to the
+issue's targets (at most 2x; at least 3x).
+
 ``ops`` times the ops the U-Net spends its time in, at the shapes a U-Net on
 96x96 images meets (batch 8, NCHW):
 
@@ -652,6 +663,260 @@ def run_train_benchmark(batch=8, size=96, base_channels=32, depth=4, loss="dice"
     return rows
 
 
+# ----------------------------------------------------------------------------- training step, GPU
+
+# ``bench train --device cuda`` without --batch and --size times both of these (batch, size).
+CUDA_TRAIN_CONFIGS = ((32, 128), (32, 96))
+CPU_TRAIN_DEFAULT = (8, 96)
+
+# Our two GPU paths (backend.GPU_PATHS): the hand-written CUDA kernels, and the NumPy-style
+# code run as it is on CuPy arrays.
+GPU_PATH_LABELS = {"kernels": "ours (CUDA kernels)", "cupy": "ours (plain CuPy)"}
+TORCH_GPU_LABEL = "PyTorch (cuDNN)"
+
+# The targets of issue 5 for the training step on one H100 (fp32, TF32 off).
+TARGET_VS_TORCH = 2.0          # ours (kernels) at most 2x PyTorch's time
+TARGET_VS_PLAIN_CUPY = 3.0     # ours (kernels) at least 3x faster than plain CuPy
+
+
+def train_configurations(device, batch=None, size=None):
+    """The ``(batch, size)`` pairs ``bench train`` times, from ``--device``, ``--batch`` and
+    ``--size``.
+
+    On the CPU one pair, 8 x 96 unless given.  On "cuda" with neither given, both of
+    ``CUDA_TRAIN_CONFIGS`` (32 x 128 and 32 x 96); with either given, one pair, the other
+    taken from the first of them.
+    """
+    if device == "cuda":
+        if batch is None and size is None:
+            return list(CUDA_TRAIN_CONFIGS)
+        default_batch, default_size = CUDA_TRAIN_CONFIGS[0]
+    else:
+        default_batch, default_size = CPU_TRAIN_DEFAULT
+    return [(default_batch if batch is None else batch, default_size if size is None else size)]
+
+
+def ours_gpu_paths():
+    """Our GPU paths to time, as ``[(label, path name or None)]``: "kernels" then "cupy".
+
+    When the backend has no switch (``backend.gpu_path_set``), one row, "ours (CuPy)", runs
+    whatever the ops dispatch to.
+    """
+    if not hasattr(backend, "gpu_path_set"):
+        return [("ours (CuPy)", None)]
+    return [(GPU_PATH_LABELS.get(path, f"ours ({path})"), path)
+            for path in sorted(backend.GPU_PATHS, key=lambda p: p != "kernels")]
+
+
+def torch_on_gpu():
+    """True when PyTorch is importable and sees a CUDA device."""
+    return torch is not None and torch.cuda.is_available()
+
+
+def disable_tf32():
+    """Turn TF32 off on both sides, so that float32 products are float32 products.
+
+    CuPy uses TF32 for float32 matrix products only when the environment variable
+    ``CUPY_TF32`` is 1 (its documented default is 0), and reads it at the first float32
+    product of the process: it is set to "0" here, before any.  PyTorch: ``allow_tf32``
+    off for matrix products and for cuDNN.  Returns the value ``CUPY_TF32`` had (None
+    when unset), for the header.
+    """
+    before = os.environ.get("CUPY_TF32")
+    os.environ["CUPY_TF32"] = "0"
+    if torch is not None:
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+    return before
+
+
+def cupy_float32_compute_type():
+    """The compute type CuPy's float32 matrix products use, e.g. "COMPUTE_TYPE_DEFAULT"
+    (TF32 would read "COMPUTE_TYPE_TF32"), or "unknown".  Reads a private CuPy module, so any
+    failure gives "unknown"."""
+    try:
+        from cupy._core import _routines_linalg as linalg
+        return str(linalg.compute_type_to_str(linalg.get_compute_type(np.float32)))
+    except Exception:
+        return "unknown"
+
+
+def cuda_versions(version):
+    """A CUDA version number as text: 12040 -> "12.4"."""
+    return f"{version // 1000}.{version % 1000 // 10}"
+
+
+def cuda_environment(cupy_tf32_before):
+    """What the GPU numbers are measured with, as a dict (see :func:`format_cuda_environment`)."""
+    cupy = sys.modules["cupy"]
+    info = {"gpu": gpu_name(), "cupy": cupy.__version__, "cuda_runtime": "unknown",
+            "cuda_driver": "unknown", "cupy_tf32": os.environ.get("CUPY_TF32"),
+            "cupy_tf32_before": cupy_tf32_before,
+            "cupy_compute_type": cupy_float32_compute_type(),
+            "nvidia_tf32_override": os.environ.get("NVIDIA_TF32_OVERRIDE"),
+            "torch": None if torch is None else torch.__version__,
+            "torch_cuda": None, "cudnn": None, "torch_tf32_matmul": None, "torch_tf32_cudnn": None}
+    try:
+        info["cuda_runtime"] = cuda_versions(cupy.cuda.runtime.runtimeGetVersion())
+        info["cuda_driver"] = cuda_versions(cupy.cuda.runtime.driverGetVersion())
+    except Exception:
+        pass
+    if torch_on_gpu():
+        info["torch_cuda"] = torch.version.cuda
+        info["cudnn"] = str(torch.backends.cudnn.version())
+        info["torch_tf32_matmul"] = torch.backends.cuda.matmul.allow_tf32
+        info["torch_tf32_cudnn"] = torch.backends.cudnn.allow_tf32
+    return info
+
+
+def format_cuda_environment(info):
+    """The GPU lines of the benchmark's header, from the dict of :func:`cuda_environment`."""
+    if info["cupy_tf32_before"] in (None, "0"):
+        was = "unset" if info["cupy_tf32_before"] is None else "0"
+        cupy_tf32 = f"CUPY_TF32={info['cupy_tf32']} (was {was})"
+    else:
+        cupy_tf32 = (f"CUPY_TF32={info['cupy_tf32']} (was {info['cupy_tf32_before']!r}, "
+                     f"set to 0 here)")
+    override = info["nvidia_tf32_override"]
+    lines = [
+        f"  gpu          {info['gpu']}",
+        f"  cuda         runtime {info['cuda_runtime']} (CuPy's), driver {info['cuda_driver']}",
+        f"  cupy         {info['cupy']}",
+        f"  TF32 cupy    {cupy_tf32}, float32 products: {info['cupy_compute_type']}; "
+        f"NVIDIA_TF32_OVERRIDE={'unset' if override is None else override}",
+    ]
+    if info["torch_cuda"] is None:
+        on_gpu = ("not installed" if info["torch"] is None
+                  else f"{info['torch']}, no CUDA: not timed")
+        lines.append(f"  torch gpu    {on_gpu}")
+    else:
+        lines.append(f"  torch gpu    {info['torch']}, CUDA {info['torch_cuda']}, "
+                     f"cuDNN {info['cudnn']}")
+        lines.append(f"  TF32 torch   torch.backends.cuda.matmul.allow_tf32="
+                     f"{info['torch_tf32_matmul']}, "
+                     f"torch.backends.cudnn.allow_tf32={info['torch_tf32_cudnn']}")
+    return lines
+
+
+def cupy_event_timer(step):
+    """Run ``step()`` between two CUDA events on CuPy's current stream; return its loss and ms."""
+    cupy = sys.modules["cupy"]
+    start, end = cupy.cuda.Event(), cupy.cuda.Event()
+    start.record()
+    value = step()
+    end.record()
+    end.synchronize()
+    return value, cupy.cuda.get_elapsed_time(start, end)
+
+
+def torch_event_timer(step):
+    """Run ``step()`` between two ``torch.cuda.Event``s on PyTorch's current stream; return its
+    loss and ms."""
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    value = step()
+    end.record()
+    end.synchronize()
+    return value, start.elapsed_time(end)
+
+
+def time_gpu_steps(step, repeats, warmup, timer):
+    """Run ``step()`` once for its loss, ``warmup`` - 1 more times untimed, then ``repeats``
+    times each between two CUDA events (``timer``); return ``(first loss, times in ms)``.
+
+    An event is recorded on the stream before the step is queued and one after; the time
+    between them is the GPU's time for the step, gaps included where Python was slower to
+    queue work than the GPU to do it.
+    """
+    first_loss = float(step())                     # float() waits for the GPU
+    for _ in range(warmup - 1):
+        step()
+    times = [timer(step)[1] for _ in range(repeats)]
+    return first_loss, times
+
+
+def free_gpu_memory():
+    """Give the memory pools' cached blocks back, so that the next contender starts alike."""
+    sys.modules["cupy"].get_default_memory_pool().free_all_blocks()
+    if torch_on_gpu():
+        torch.cuda.empty_cache()
+
+
+def run_cuda_train_benchmark(batch=32, size=128, base_channels=32, depth=4, loss="dice", lr=1e-3,
+                             repeats=5, warmup=2, with_torch=True, verbose=False):
+    """Time one training step of ``UNet(base_channels=..., depth=...)`` on the GPU: ours on each
+    of our GPU paths (:func:`ours_gpu_paths`), and PyTorch's (cuDNN) when it has CUDA.
+
+    The caller checks that a GPU is there and calls :func:`disable_tf32` first.  Every
+    contender starts from the same weights and takes its steps on the same batch.  Returns
+    the rows (dicts as from :func:`train_row`, "ratio" = this row's time / PyTorch's, None
+    without PyTorch), ours first, in the order of :func:`ours_gpu_paths`.
+    """
+    if repeats < 1 or warmup < 1:
+        raise ValueError(f"run_cuda_train_benchmark: repeats and warmup must be >= 1, "
+                         f"got {repeats} and {warmup}")
+    if loss not in losses.LOSSES:
+        raise ValueError(f"run_cuda_train_benchmark: loss must be one of "
+                         f"{sorted(losses.LOSSES)}, got {loss!r}")
+    x, t = make_batch(batch, size)
+    rows = []
+    for label, path in ours_gpu_paths():
+        switch = contextlib.nullcontext() if path is None else backend.gpu_path_set(path)
+        with switch:
+            model = UNet(base_channels=base_channels, depth=depth, padding="same", seed=0)
+            model.to(device="cuda")
+            x_gpu, t_gpu = backend.to_device(x, "cuda"), backend.to_device(t, "cuda")
+            optimizer = optim.Adam(model.parameters(), lr=lr)
+            step = lambda: ours_training_step(model, optimizer, loss, x_gpu, t_gpu)  # noqa: E731
+            first_loss, times = time_gpu_steps(step, repeats, warmup, cupy_event_timer)
+            rows.append(train_row(label, batch, first_loss, times, ours_peak_memory(step, "cuda")))
+        del model, optimizer, step, x_gpu, t_gpu
+        free_gpu_memory()
+        if verbose:
+            print(format_cuda_train_row(rows[-1]), flush=True)
+
+    if with_torch and torch_on_gpu():
+        torch_model = torch_unet(base_channels, depth, "same")
+        copy_weights_to_torch(UNet(base_channels=base_channels, depth=depth, padding="same",
+                                   seed=0), torch_model)
+        torch_model.to("cuda")
+        x_torch, t_torch = torch.from_numpy(x).to("cuda"), torch.from_numpy(t).to("cuda")
+        torch_optimizer = torch.optim.Adam(torch_model.parameters(), lr=lr)
+        step = lambda: torch_training_step(torch_model, torch_optimizer, loss,  # noqa: E731
+                                           x_torch, t_torch)
+        first_loss, times = time_gpu_steps(step, repeats, warmup, torch_event_timer)
+        rows.append(train_row(TORCH_GPU_LABEL, batch, first_loss, times,
+                              torch_peak_memory(step, "cuda")))
+        del torch_model, torch_optimizer, step, x_torch, t_torch
+        free_gpu_memory()
+        for row in rows:
+            row["ratio"] = row["ms"] / rows[-1]["ms"]
+        if verbose:
+            print(format_cuda_train_row(rows[-1]), flush=True)
+    return rows
+
+
+def format_cuda_ratios(rows):
+    """The lines that hold our kernel path against PyTorch and against plain CuPy, with the
+    issue's targets; a ratio whose rows are missing is left out."""
+    by_name = {row["name"]: row for row in rows}
+    kernels = by_name.get(GPU_PATH_LABELS["kernels"])
+    plain = by_name.get(GPU_PATH_LABELS["cupy"])
+    theirs = by_name.get(TORCH_GPU_LABEL)
+    lines = []
+    if kernels is not None and theirs is not None:
+        ratio = kernels["ms"] / theirs["ms"]
+        met = "met" if ratio <= TARGET_VS_TORCH else "NOT met"
+        lines.append(f"  ours (CUDA kernels) / PyTorch (time)     {ratio:6.2f}x   "
+                     f"target: at most {TARGET_VS_TORCH:g}x   {met}")
+    if kernels is not None and plain is not None:
+        ratio = plain["ms"] / kernels["ms"]
+        met = "met" if ratio >= TARGET_VS_PLAIN_CUPY else "NOT met"
+        lines.append(f"  plain CuPy / ours (CUDA kernels) (time)  {ratio:6.2f}x   "
+                     f"target: at least {TARGET_VS_PLAIN_CUPY:g}x  {met}")
+    return lines
+
+
 # ----------------------------------------------------------------------------- printing
 
 def plural(count, noun):
@@ -749,13 +1014,10 @@ def gpu_name():
 
 
 def print_train_configuration(args, torch_threads, torch_threads_why):
-    """Print what the training-step numbers were measured with."""
+    """Print what the training-step numbers were measured with (on the CPU; on a GPU see
+    :func:`print_cuda_train_configuration`)."""
     print_environment(f"unet_from_scratch training-step benchmark ({args.device})",
                       torch_threads, torch_threads_why)
-    if args.device == "cuda":
-        torch_on_gpu = torch is not None and torch.cuda.is_available()
-        print(f"  gpu          {gpu_name()} (CuPy {sys.modules['cupy'].__version__}); PyTorch "
-              f"{'on the GPU, TF32 off' if torch_on_gpu else 'on the CPU'}")
     model = UNet(base_channels=args.base_channels, depth=args.depth, padding="same")
     print(f"  model        UNet(base_channels={args.base_channels}, depth={args.depth}, "
           f"padding='same'), {model.num_parameters():,} parameters")
@@ -785,10 +1047,10 @@ TRAIN_COLUMNS = [
 ]
 
 
-def format_train_cells(cells):
+def format_train_cells(cells, columns=TRAIN_COLUMNS):
     """Pad each cell to its column's width: the name to the left, numbers to the right."""
     return "  ".join(cell.ljust(width) if i == 0 else cell.rjust(width)
-                     for i, (cell, (_, width)) in enumerate(zip(cells, TRAIN_COLUMNS)))
+                     for i, (cell, (_, width)) in enumerate(zip(cells, columns)))
 
 
 def format_train_header():
@@ -803,6 +1065,59 @@ def format_train_row(row):
     ratio = "-" if row["ratio"] is None else f"{row['ratio']:.2f}x"
     return format_train_cells([row["name"], f"{row['ms']:.1f}", f"{row['images_per_s']:.2f}",
                                peak, ratio, f"{row['first_loss']:.6f}"])
+
+
+# The GPU training table: (title, width) of each column.
+CUDA_TRAIN_COLUMNS = [
+    ("", 20),
+    ("ms/step", 9),
+    ("images/s", 9),
+    ("peak MiB", 9),
+    ("/ PyTorch", 10),
+    ("loss, step 1", 13),
+]
+
+
+def format_cuda_train_header():
+    """The GPU training table's header line and a rule under it."""
+    line = format_train_cells([title for title, _ in CUDA_TRAIN_COLUMNS], CUDA_TRAIN_COLUMNS)
+    return line + "\n" + "-" * len(line)
+
+
+def format_cuda_train_row(row):
+    """One row of the GPU training table as text."""
+    peak = "-" if row["peak_bytes"] is None else f"{row['peak_bytes'] / 2**20:.0f}"
+    ratio = "-" if row["ratio"] is None else f"{row['ratio']:.2f}x"
+    return format_train_cells([row["name"], f"{row['ms']:.1f}", f"{row['images_per_s']:.1f}",
+                               peak, ratio, f"{row['first_loss']:.6f}"], CUDA_TRAIN_COLUMNS)
+
+
+def print_cuda_train_configuration(args, configurations, info, torch_threads, torch_threads_why):
+    """Print what the GPU training-step numbers are measured with, before any of them."""
+    print_environment("unet_from_scratch training-step benchmark (cuda)",
+                      torch_threads, torch_threads_why)
+    for line in format_cuda_environment(info):
+        print(line)
+    model = UNet(base_channels=args.base_channels, depth=args.depth, padding="same")
+    print(f"  model        UNet(base_channels={args.base_channels}, depth={args.depth}, "
+          f"padding='same'), {model.num_parameters():,} parameters")
+    sizes = ", ".join(f"{batch} x 1 x {size} x {size}" for batch, size in configurations)
+    print(f"  batches      {sizes} float32 images, masks of the same shape (random disks)")
+    print(f"  step         forward, {args.loss} loss (as losses.LOSSES[{args.loss!r}], defaults), "
+          f"backward, Adam (lr {args.lr:g})")
+    paths = ours_gpu_paths()
+    if paths[0][1] is None:
+        print("  ours         one row: this backend has no gpu_path_set switch")
+    else:
+        print(f"  ours         {', '.join(f'{label}: gpu_path {path!r}' for label, path in paths)}")
+    print(f"  timing       median of {args.repeats} steps after {args.warmup} warm-up step(s); "
+          f"each step between two CUDA events (cupy.cuda.Event for ours, torch.cuda.Event for "
+          f"PyTorch)")
+    print("  peak memory  the most one step holds on top of weights, gradients, Adam state and "
+          "batch (ours: growth of CuPy's memory pool; PyTorch: max_memory_allocated), MiB")
+    print(f"  targets      (issue 5, one H100) ours (CUDA kernels) within {TARGET_VS_TORCH:g}x of "
+          f"PyTorch's time; at least {TARGET_VS_PLAIN_CUPY:g}x faster than plain CuPy")
+    print(flush=True)
 
 
 def print_torch_missing_note():
@@ -833,11 +1148,16 @@ def run_train_command(args):
               "(is CuPy installed, e.g. pip install -e '.[cuda12]', and is a driver present?)",
               file=sys.stderr)
         return 2
-    try:
-        UNet(base_channels=1, depth=args.depth).output_size(args.size, args.size)
-    except ValueError as error:
-        print(f"bench: --size {args.size} does not fit: {error}", file=sys.stderr)
-        return 2
+    configurations = train_configurations(args.device, args.batch, args.size)
+    for _, size in configurations:
+        try:
+            UNet(base_channels=1, depth=args.depth).output_size(size, size)
+        except ValueError as error:
+            print(f"bench: --size {size} does not fit: {error}", file=sys.stderr)
+            return 2
+    if args.device == "cuda":
+        return run_cuda_train_command(args, configurations)
+    (args.batch, args.size), = configurations
     torch_threads, why = setup_torch_threads(args.threads)
     print_train_configuration(args, torch_threads, why)
     print(format_train_header(), flush=True)
@@ -846,6 +1166,30 @@ def run_train_command(args):
                         warmup=args.warmup, device=args.device, verbose=True)
     if torch is None:
         print_torch_missing_note()
+    return 0
+
+
+def run_cuda_train_command(args, configurations):
+    """``bench train --device cuda``: TF32 off, the configuration, then a table and the ratios
+    against the targets for each ``(batch, size)`` of ``configurations``."""
+    cupy_tf32_before = disable_tf32()
+    torch_threads, why = setup_torch_threads(args.threads)
+    print_cuda_train_configuration(args, configurations, cuda_environment(cupy_tf32_before),
+                                   torch_threads, why)
+    for batch, size in configurations:
+        print(f"batch {batch} x 1 x {size} x {size}")
+        print(format_cuda_train_header(), flush=True)
+        rows = run_cuda_train_benchmark(batch=batch, size=size, base_channels=args.base_channels,
+                                        depth=args.depth, loss=args.loss, lr=args.lr,
+                                        repeats=args.repeats, warmup=args.warmup, verbose=True)
+        for line in format_cuda_ratios(rows):
+            print(line)
+        print(flush=True)
+    # What CuPy's products really used, now that they have run (TF32 would say so here).
+    print(f"CuPy float32 products ran with {cupy_float32_compute_type()}")
+    if not torch_on_gpu():
+        print("PyTorch with CUDA is not importable here, so it was not timed and the ratio to it "
+              "is left out.")
     return 0
 
 
@@ -864,9 +1208,11 @@ def build_parser(prog="python -m unet_from_scratch.bench"):
         "train", help="time one training step of the U-Net (the default)",
         description="Time one training step (forward, loss, backward, Adam) of the U-Net, and of "
                     "the same network in PyTorch when installed (median after warm-up).")
-    train.add_argument("--batch", type=positive_int, default=8, help="batch size (default 8)")
-    train.add_argument("--size", type=positive_int, default=96,
-                       help="image height and width (default 96)")
+    train.add_argument("--batch", type=positive_int, default=None,
+                       help="batch size (default 8; with --device cuda, 32)")
+    train.add_argument("--size", type=positive_int, default=None,
+                       help="image height and width (default 96; with --device cuda and neither "
+                            "--batch nor --size, both 128 and 96)")
     train.add_argument("--base-channels", type=positive_int, default=32,
                        help="channels of the first level (default 32)")
     train.add_argument("--depth", type=positive_int, default=4,
