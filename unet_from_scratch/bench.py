@@ -604,6 +604,14 @@ def train_row(name, batch, first_loss, times, peak_bytes):
             "first_loss": first_loss, "ratio": None}
 
 
+def check_train_options(op, repeats, warmup, loss):
+    """Refuse counts below 1 and an unknown loss, naming the benchmark ``op``."""
+    if repeats < 1 or warmup < 1:
+        raise ValueError(f"{op}: repeats and warmup must be >= 1, got {repeats} and {warmup}")
+    if loss not in losses.LOSSES:
+        raise ValueError(f"{op}: loss must be one of {sorted(losses.LOSSES)}, got {loss!r}")
+
+
 def run_train_benchmark(batch=8, size=96, base_channels=32, depth=4, loss="dice", lr=1e-3,
                         repeats=5, warmup=2, device="cpu", with_torch=True, verbose=False):
     """Time one training step of ``UNet(base_channels=..., depth=...)`` (padding "same") and,
@@ -618,12 +626,7 @@ def run_train_benchmark(batch=8, size=96, base_channels=32, depth=4, loss="dice"
     and "ratio" (our median time / this row's; None on our row).
     With ``verbose`` each row is printed as soon as it is measured.
     """
-    if repeats < 1 or warmup < 1:
-        raise ValueError(f"run_train_benchmark: repeats and warmup must be >= 1, "
-                         f"got {repeats} and {warmup}")
-    if loss not in losses.LOSSES:
-        raise ValueError(f"run_train_benchmark: loss must be one of {sorted(losses.LOSSES)}, "
-                         f"got {loss!r}")
+    check_train_options("run_train_benchmark", repeats, warmup, loss)
     model = UNet(base_channels=base_channels, depth=depth, padding="same", seed=0)
     model.output_size(size, size)                  # a size that does not fit fails here, clearly
     x, t = make_batch(batch, size)
@@ -852,12 +855,7 @@ def run_cuda_train_benchmark(batch=32, size=128, base_channels=32, depth=4, loss
     the rows (dicts as from :func:`train_row`, "ratio" = this row's time / PyTorch's, None
     without PyTorch), ours first, in the order of :func:`ours_gpu_paths`.
     """
-    if repeats < 1 or warmup < 1:
-        raise ValueError(f"run_cuda_train_benchmark: repeats and warmup must be >= 1, "
-                         f"got {repeats} and {warmup}")
-    if loss not in losses.LOSSES:
-        raise ValueError(f"run_cuda_train_benchmark: loss must be one of "
-                         f"{sorted(losses.LOSSES)}, got {loss!r}")
+    check_train_options("run_cuda_train_benchmark", repeats, warmup, loss)
     x, t = make_batch(batch, size)
     rows = []
     for label, path in ours_gpu_paths():
