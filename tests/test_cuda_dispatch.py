@@ -6,7 +6,7 @@
 * the dispatch itself, on the CPU: the ops are told to take the kernel path on NumPy arrays,
   and :mod:`ops.cuda_kernels` is handed the kernels compiled with g++ through the shim of
   ``tests/cuda_shim`` instead of CuPy's.  That runs the real wrapper code -- argument order,
-  64-bit scalars, dtypes, contiguity, output shapes, the caches the backward passes read --
+  32-bit int scalars, dtypes, contiguity, output shapes, the caches the backward passes read --
   and checks every op, and a whole training step, against the NumPy path.
   What it cannot check is CuPy itself: NVRTC compiling the sources, and a real launch.
 """
@@ -156,10 +156,10 @@ def test_every_kernel_the_loader_asks_for_is_in_the_source(file):
     for name in cuda_kernels.KERNELS[file]:
         for suffix, element in (("f32", "float"), ("f64", "double")):
             assert f"{name}_{suffix}" in defined, f"{name}_{suffix} is not an extern \"C\" kernel of {file}"
-            # 64-bit sizes, as launch() passes them, and pointers of the element type
+            # 32-bit int sizes, as launch() passes them, and pointers of the element type
             parameters = [" ".join(p.split()) for p in defined[f"{name}_{suffix}"].split(",")]
             scalars = [p for p in parameters if "*" not in p]
-            assert scalars and all(p.startswith("long long ") for p in scalars), parameters
+            assert scalars and all(p.startswith("int ") for p in scalars), parameters
             pointers = [re.sub(r"\b(const|__restrict__)\b|\*", " ", p).split()[0] for p in parameters if "*" in p]
             assert set(pointers) <= {element, "int"}, parameters
             assert ("int" in pointers) == (name == "max_pool2d_forward" or name == "max_pool2d_backward")
@@ -197,7 +197,22 @@ def test_launch_size_and_arguments(total, blocks):
     (grid, block, args), = calls
     assert grid == (blocks,) and block == (cuda_kernels.BLOCK,)
     assert args[0] is array
-    assert [type(a) for a in args[1:]] == [np.int64, np.int64] and list(args[1:]) == [3, 4]
+    assert [type(a) for a in args[1:]] == [np.int32, np.int32] and list(args[1:]) == [3, 4]
+
+
+def test_launch_refuses_what_32_bit_indices_cannot_reach():
+    """An array of 2**31 elements (a broadcast view: no memory) or a size past INT_MAX is
+    refused by name before anything runs; 2**31 - 1 is still accepted."""
+    def fail(*args):
+        pytest.fail("launched")
+    huge = np.broadcast_to(np.zeros(1, np.float32), (2**31,))
+    for args in [(huge, 1), (np.zeros(2), 2**31)]:
+        with pytest.raises(ValueError, match=r"cuda_kernels: .* 2,147,483,648 elements; the CUDA kernels "
+                                             r"index with 32-bit ints, so at most 2,147,483,647"):
+            cuda_kernels.launch(fail, 4, args)
+    calls = []
+    cuda_kernels.launch(lambda *a: calls.append(a), 1, (np.broadcast_to(np.zeros(1), (2**31 - 1,)), 2**31 - 1))
+    assert len(calls) == 1
 
 
 def test_launch_of_nothing_launches_nothing():
@@ -216,7 +231,7 @@ class ShimRawKernel:
 
     def __call__(self, grid, block, args):
         assert isinstance(grid, tuple) and isinstance(block, tuple) and isinstance(args, tuple)
-        assert all(isinstance(a, (np.ndarray, np.int64)) for a in args), [type(a) for a in args]
+        assert all(isinstance(a, (np.ndarray, np.int32)) for a in args), [type(a) for a in args]
         self.launches.append(self.cpu_kernel.name)
         self.cpu_kernel(grid[0], block[0], *args)
 

@@ -233,7 +233,7 @@ def test_convolutions_with_a_smaller_last_chunk(rng, monkeypatch):
     """Chunks of 2 + 1 images: a last chunk smaller than the others gives the same numbers."""
     conv2d_module = importlib.import_module("unet_from_scratch.ops.conv2d")
     monkeypatch.setattr(conv2d_module, "image_chunks",
-                        lambda n, bytes_per_image: [slice(0, 2), slice(2, n)])
+                        lambda n, bytes_per_image, xp: [slice(0, 2), slice(2, n)])
     check_convolution_matches_loops(rng, "conv2d", CONV_CASES[2], np.float64)          # batch 3
     check_convolution_matches_loops(rng, "conv_transpose2d", CONV_TRANSPOSE_CASES[4], np.float64)
 
@@ -243,6 +243,16 @@ def test_image_chunks_cover_the_batch_exactly():
     assert image_chunks(10, CHUNK_BYTES // 4) == [slice(0, 4), slice(4, 8), slice(8, 10)]
     assert image_chunks(2, 10 * CHUNK_BYTES) == [slice(0, 1), slice(1, 2)]
     assert image_chunks(5, 1) == [slice(0, 5)]
+
+
+def test_image_chunks_are_larger_for_gpu_arrays():
+    """Any array module other than NumPy (CuPy) gets GPU_CHUNK_BYTES per chunk."""
+    from unet_from_scratch.ops.im2col import CHUNK_BYTES, GPU_CHUNK_BYTES, image_chunks
+    assert GPU_CHUNK_BYTES > CHUNK_BYTES
+    not_numpy = object()
+    assert image_chunks(32, 2 * CHUNK_BYTES, np) == [slice(i, i + 1) for i in range(32)]
+    assert image_chunks(32, 2 * CHUNK_BYTES, not_numpy) == [slice(0, 32)]
+    assert image_chunks(4, GPU_CHUNK_BYTES // 2, not_numpy) == [slice(0, 2), slice(2, 4)]
 
 
 def test_max_pool_ties_in_overlapping_windows_match_loops():

@@ -80,7 +80,7 @@ CONV_CASES = [  # x shape, w shape, stride, padding
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("x_shape, w_shape, stride, padding", CONV_CASES)
 def test_conv2d_matches_numpy(path, rng, monkeypatch, dtype, x_shape, w_shape, stride, padding):
-    monkeypatch.setattr(IM2COL, "CHUNK_BYTES", 3000)      # several chunks: the out= buffers are reused
+    monkeypatch.setattr(IM2COL, "GPU_CHUNK_BYTES", 3000)  # several chunks: the out= buffers are reused
     inputs = [random_array(rng, x_shape, dtype), random_array(rng, w_shape, dtype),
               random_array(rng, w_shape[:1], dtype)]
     cpu, gpu, _ = run_on_both(lambda *a: ops.conv2d_forward(*a, stride=stride, padding=padding),

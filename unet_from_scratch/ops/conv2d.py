@@ -91,7 +91,7 @@ def conv2d_matmul(x, w, stride, padding):
     w_out = output_size(w_in, k_w, stride[1], padding[1])
     w_mat = w.reshape(c_out, c_in * k_h * k_w)
     y = xp.empty((n, c_out, h_out, w_out), dtype=x.dtype)
-    chunks = image_chunks(n, w_mat.shape[1] * h_out * w_out * x.itemsize)
+    chunks = image_chunks(n, w_mat.shape[1] * h_out * w_out * x.itemsize, xp)
     cols_buffer = chunk_buffer(xp, x.dtype, chunks, w_mat.shape[1] * h_out * w_out)
     y_buffer = chunk_buffer(xp, x.dtype, chunks, c_out * h_out * w_out)
     for images in chunks:
@@ -111,7 +111,7 @@ def conv2d_dx(dy, w, x_shape, stride, padding):
     _, c_in, k_h, k_w = w.shape
     w_mat = w.reshape(c_out, c_in * k_h * k_w)
     dx = xp.empty(x_shape, dtype=dy.dtype)
-    chunks = image_chunks(n, w_mat.shape[1] * h_out * w_out * dy.itemsize)
+    chunks = image_chunks(n, w_mat.shape[1] * h_out * w_out * dy.itemsize, xp)
     dcols_buffer = chunk_buffer(xp, dy.dtype, chunks, w_mat.shape[1] * h_out * w_out)
     for images in chunks:
         m = images.stop - images.start
@@ -130,7 +130,7 @@ def conv2d_dw(x, dy, kernel_size, stride, padding):
     _, c_out, h_out, w_out = dy.shape
     k_h, k_w = kernel_size
     dw_mat = xp.zeros((c_out, c_in * k_h * k_w), dtype=x.dtype)
-    chunks = image_chunks(n, dw_mat.shape[1] * h_out * w_out * x.itemsize)
+    chunks = image_chunks(n, dw_mat.shape[1] * h_out * w_out * x.itemsize, xp)
     cols_buffer = chunk_buffer(xp, x.dtype, chunks, dw_mat.shape[1] * h_out * w_out)
     for images in chunks:
         m = images.stop - images.start

@@ -21,9 +21,13 @@ A short guide to what happens on a GPU, for a reader new to CUDA:
 * **Arguments.**  A kernel receives raw pointers and numbers, nothing else: a CuPy array
   is passed as the address of its first element, so it must be C-contiguous and of the
   element type the kernel expects (float, double, or int for the pooling's argmax), and
-  every number must have the C type of its parameter -- ``long long`` (64-bit) here, hence
-  ``numpy.int64``.  Nothing checks this on the GPU side: a wrong type would be read as
+  every number must have the C type of its parameter -- ``int`` (32-bit) here, hence
+  ``numpy.int32``.  Nothing checks this on the GPU side: a wrong type would be read as
   garbage, so the functions below make their arrays contiguous and of the right dtype.
+* **32-bit indices.**  The kernels find coordinates by integer division, which a GPU
+  does many times faster on 32-bit numbers than on 64-bit ones, so every size and index
+  in them is an ``int``.  :func:`launch` refuses, with a ``ValueError``, any array of
+  2**31 elements or more (8 GiB of float32), rather than let an index wrap around.
 * **Asynchrony.**  A launch returns at once and the GPU runs the kernel later, in order
   with everything else on the same CuPy stream; reading a result (``.get()``, ``float()``)
   waits for it.
@@ -51,6 +55,7 @@ SUFFIX = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64"}
 ARGMAX_DTYPE = np.dtype(np.int32)     # the pooling kernels' `int* argmax`
 COMPILE_OPTIONS = ("-std=c++14",)
 
+INT_MAX = 2**31 - 1         # the largest C int: no array handed to a kernel may be longer
 BLOCK = 256                 # threads per block: a common choice, a multiple of the 32-thread warp
 MAX_BLOCKS = 65535 * 4      # enough blocks to fill any current GPU many times over
 DICE_CHUNK = 256            # elements each thread of dice_partial_sums adds up
@@ -98,13 +103,25 @@ def launch(kernel, total, args):
     more than ``MAX_BLOCKS`` blocks: the grid-stride loop covers the rest).
 
     ``args`` are the kernel's arguments in order: arrays (C-contiguous, of the kernel's
-    element type) and Python ints, which are passed as 64-bit ``long long``.
+    element type) and Python ints, which are passed as 32-bit C ``int``.  An array or a
+    number past :data:`INT_MAX` raises ``ValueError`` instead.
     """
+    for arg in args:
+        size = int(arg) if isinstance(arg, (int, np.integer)) else arg.size
+        if size > INT_MAX:
+            raise ValueError(f"cuda_kernels: {_name(kernel)} was given an array or size of {size:,} "
+                             f"elements; the CUDA kernels index with 32-bit ints, so at most "
+                             f"{INT_MAX:,} (2**31 - 1) -- use a smaller batch or image")
     if total == 0:
         return                      # a launch of 0 blocks is an error in CUDA
     blocks = min(-(-total // BLOCK), MAX_BLOCKS)
-    args = tuple(np.int64(a) if isinstance(a, (int, np.integer)) else a for a in args)
+    args = tuple(np.int32(a) if isinstance(a, (int, np.integer)) else a for a in args)
     kernel((blocks,), (BLOCK,), args)
+
+
+def _name(kernel):
+    """A kernel's C name, for messages (``RawKernel.name``; any other callable's repr)."""
+    return getattr(kernel, "name", repr(kernel))
 
 
 def _contiguous(x):
@@ -116,13 +133,14 @@ def _contiguous(x):
 
 def im2col(x, cols, kernel_size, stride, padding):
     """Fill ``cols`` (c, k_h, k_w, n, h_O, w_O), C-contiguous, with the columns of ``x``
-    (n, c, h, w): one thread per entry of ``cols``.  Returns ``cols``."""
+    (n, c, h, w): one thread per window position (c, n, h_O, w_O), each writing its
+    k_h * k_w entries.  Returns ``cols``."""
     if not cols.flags.c_contiguous:
         raise ValueError("im2col: out must be C-contiguous for the CUDA kernel")
     x = _contiguous(x)
     n, c, h, w = x.shape
     h_out, w_out = cols.shape[4:]
-    launch(kernel("im2col.cu", "im2col", x.dtype), cols.size,
+    launch(kernel("im2col.cu", "im2col", x.dtype), c * n * h_out * w_out,
            (x, cols, n, c, h, w, *kernel_size, *stride, *padding, h_out, w_out))
     return cols
 

@@ -28,6 +28,8 @@ one thread per pixel, adding its entries in the same (i, j) order as the loop be
 the two give the same bits.  col2im then returns a contiguous array instead of a view.
 """
 
+import numpy as np
+
 from ..backend import get_array_module, use_kernels
 from . import cuda_kernels
 
@@ -36,7 +38,13 @@ from . import cuda_kernels
 # 3x3 kernel), so the convolutions unfold a few images at a time instead.  A buffer of
 # this size is also recycled by the memory allocator rather than freshly mapped (and
 # page-faulted) on every call, which matters as much as the copying itself.
+#
+# On a GPU the trade-off is the other way round: each chunk costs a few kernel launches
+# and a matrix product, and small products leave most of the GPU idle, so CuPy arrays
+# are unfolded in chunks of up to 1 GiB (a batch of 32 images of 128 x 128 in one or two
+# chunks per layer), which any GPU that can train the U-Net has room for.
 CHUNK_BYTES = 16 * 2**20
+GPU_CHUNK_BYTES = 2**30
 
 
 def output_size(size, kernel, stride, padding):
@@ -44,10 +52,12 @@ def output_size(size, kernel, stride, padding):
     return (size + 2 * padding - kernel) // stride + 1
 
 
-def image_chunks(n, bytes_per_image):
+def image_chunks(n, bytes_per_image, xp=np):
     """Slices ``[0:m], [m:2m], ...`` covering ``range(n)``, with ``m`` images per slice chosen
-    so that ``m * bytes_per_image`` stays within :data:`CHUNK_BYTES` (at least one image)."""
-    step = max(1, CHUNK_BYTES // max(1, bytes_per_image))
+    so that ``m * bytes_per_image`` stays within :data:`CHUNK_BYTES` for NumPy arrays
+    (``xp`` is numpy), :data:`GPU_CHUNK_BYTES` for CuPy's (at least one image)."""
+    limit = CHUNK_BYTES if xp is np else GPU_CHUNK_BYTES
+    step = max(1, limit // max(1, bytes_per_image))
     return [slice(start, min(n, start + step)) for start in range(0, n, step)]
 
 

@@ -1,10 +1,10 @@
 // Elementwise kernels and per-image partial sums: the CUDA kernels behind
 // ops/bias_add.py, ops/relu.py, ops/sigmoid.py and the soft Dice loss in losses.py.
 //
-// (For what `__global__`, blockIdx, threadIdx and the grid-stride loop mean, see the
-// opening comment of im2col.cu.  In short: each thread takes the elements
-// e = its thread number, + number of threads, + ..., and writes only those, so no two
-// threads write the same memory and every run gives the same bits.)
+// (For what `__global__`, blockIdx, threadIdx and the grid-stride loop mean, and why the
+// sizes are 32-bit `int`s, see the opening comment of im2col.cu.  In short: each thread
+// takes the elements e = its thread number, + number of threads, + ..., and writes only
+// those, so no two threads write the same memory and every run gives the same bits.)
 //
 // The elementwise kernels treat their arrays as flat: element e of the output depends on
 // element e of the inputs only (and, for the bias, on the channel that e lies in).
@@ -25,18 +25,18 @@ __device__ __forceinline__ double exp_of(double v) { return exp(v); }
 // ---------------------------------------------------------------------------------------
 template <typename T>
 __device__ void bias_relu_forward_impl(const T* __restrict__ x, const T* __restrict__ bias,
-                                       T* __restrict__ y, long long n, long long c, long long hw)
+                                       T* __restrict__ y, int n, int c, int hw)
 {
-    const long long total = n * c * hw;
+    const int total = n * c * hw;
     for (long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x; e < total;
          e += (long long)blockDim.x * gridDim.x) {
-        const T v = x[e] + bias[(e / hw) % c];
+        const T v = x[e] + bias[((int)e / hw) % c];
         y[e] = v < T(0) ? T(0) : v;
     }
 }
 
 template <typename T>
-__device__ void relu_forward_impl(const T* __restrict__ x, T* __restrict__ y, long long total)
+__device__ void relu_forward_impl(const T* __restrict__ x, T* __restrict__ y, int total)
 {
     for (long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x; e < total;
          e += (long long)blockDim.x * gridDim.x) {
@@ -50,7 +50,7 @@ __device__ void relu_forward_impl(const T* __restrict__ x, T* __restrict__ y, lo
 // output is all the backward needs -- the fused forward never stores x + bias.
 template <typename T>
 __device__ void relu_backward_impl(const T* __restrict__ dy, const T* __restrict__ y,
-                                   T* __restrict__ dx, long long total)
+                                   T* __restrict__ dx, int total)
 {
     for (long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x; e < total;
          e += (long long)blockDim.x * gridDim.x)
@@ -71,19 +71,19 @@ __device__ void relu_backward_impl(const T* __restrict__ dy, const T* __restrict
 // ---------------------------------------------------------------------------------------
 template <typename T>
 __device__ void bias_grad_partial_impl(const T* __restrict__ dy, T* __restrict__ partial,
-                                       long long n, long long c, long long hw, long long chunk)
+                                       int n, int c, int hw, int chunk)
 {
-    const long long chunks = (hw + chunk - 1) / chunk;
-    const long long total = n * c * chunks;
+    const int chunks = (hw + chunk - 1) / chunk;
+    const int total = n * c * chunks;
     for (long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x; e < total;
          e += (long long)blockDim.x * gridDim.x) {
-        const long long plane = e / chunks;             // b * c + ci
-        const long long k = e % chunks;
-        const long long start = k * chunk;
-        const long long stop = start + chunk < hw ? start + chunk : hw;
+        const int plane = (int)e / chunks;              // b * c + ci
+        const int k = (int)e % chunks;
+        const int start = k * chunk;
+        const int stop = start + chunk < hw ? start + chunk : hw;
         const T* values = dy + plane * hw;
         T sum = T(0);
-        for (long long i = start; i < stop; ++i) sum += values[i];
+        for (int i = start; i < stop; ++i) sum += values[i];
         partial[e] = sum;
     }
 }
@@ -97,7 +97,7 @@ __device__ void bias_grad_partial_impl(const T* __restrict__ dy, T* __restrict__
 // Backward: dx = dy * y * (1 - y), from the output y alone.
 // ---------------------------------------------------------------------------------------
 template <typename T>
-__device__ void sigmoid_forward_impl(const T* __restrict__ x, T* __restrict__ y, long long total)
+__device__ void sigmoid_forward_impl(const T* __restrict__ x, T* __restrict__ y, int total)
 {
     for (long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x; e < total;
          e += (long long)blockDim.x * gridDim.x) {
@@ -113,7 +113,7 @@ __device__ void sigmoid_forward_impl(const T* __restrict__ x, T* __restrict__ y,
 
 template <typename T>
 __device__ void sigmoid_backward_impl(const T* __restrict__ dy, const T* __restrict__ y,
-                                      T* __restrict__ dx, long long total)
+                                      T* __restrict__ dx, int total)
 {
     for (long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x; e < total;
          e += (long long)blockDim.x * gridDim.x)
@@ -133,19 +133,19 @@ __device__ void sigmoid_backward_impl(const T* __restrict__ dy, const T* __restr
 // ---------------------------------------------------------------------------------------
 template <typename T>
 __device__ void dice_partial_sums_impl(const T* __restrict__ p, const T* __restrict__ t,
-                                       T* __restrict__ partial, long long n, long long m,
-                                       long long chunk)
+                                       T* __restrict__ partial, int n, int m,
+                                       int chunk)
 {
-    const long long chunks = (m + chunk - 1) / chunk;
-    const long long total = n * chunks;
+    const int chunks = (m + chunk - 1) / chunk;
+    const int total = n * chunks;
     for (long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x; e < total;
          e += (long long)blockDim.x * gridDim.x) {
-        const long long g = e / chunks;                 // the image
-        const long long k = e % chunks;                 // the chunk within the image
-        const long long start = g * m + k * chunk;
-        const long long stop = start + chunk < (g + 1) * m ? start + chunk : (g + 1) * m;
+        const int g = (int)e / chunks;                  // the image
+        const int k = (int)e % chunks;                  // the chunk within the image
+        const int start = g * m + k * chunk;
+        const int stop = start + chunk < (g + 1) * m ? start + chunk : (g + 1) * m;
         T sum_pt = T(0), sum_p = T(0), sum_t = T(0);
-        for (long long i = start; i < stop; ++i) {
+        for (int i = start; i < stop; ++i) {
             sum_pt += p[i] * t[i];
             sum_p += p[i];
             sum_t += t[i];
@@ -158,48 +158,48 @@ __device__ void dice_partial_sums_impl(const T* __restrict__ p, const T* __restr
 
 // The kernels a loader looks up by name: one per element type.
 extern "C" __global__ void bias_relu_forward_f32(const float* __restrict__ x, const float* __restrict__ bias,
-                                                 float* __restrict__ y, long long n, long long c, long long hw)
+                                                 float* __restrict__ y, int n, int c, int hw)
 { bias_relu_forward_impl<float>(x, bias, y, n, c, hw); }
 extern "C" __global__ void bias_relu_forward_f64(const double* __restrict__ x, const double* __restrict__ bias,
-                                                 double* __restrict__ y, long long n, long long c, long long hw)
+                                                 double* __restrict__ y, int n, int c, int hw)
 { bias_relu_forward_impl<double>(x, bias, y, n, c, hw); }
 
-extern "C" __global__ void relu_forward_f32(const float* __restrict__ x, float* __restrict__ y, long long total)
+extern "C" __global__ void relu_forward_f32(const float* __restrict__ x, float* __restrict__ y, int total)
 { relu_forward_impl<float>(x, y, total); }
-extern "C" __global__ void relu_forward_f64(const double* __restrict__ x, double* __restrict__ y, long long total)
+extern "C" __global__ void relu_forward_f64(const double* __restrict__ x, double* __restrict__ y, int total)
 { relu_forward_impl<double>(x, y, total); }
 
 extern "C" __global__ void relu_backward_f32(const float* __restrict__ dy, const float* __restrict__ y,
-                                             float* __restrict__ dx, long long total)
+                                             float* __restrict__ dx, int total)
 { relu_backward_impl<float>(dy, y, dx, total); }
 extern "C" __global__ void relu_backward_f64(const double* __restrict__ dy, const double* __restrict__ y,
-                                             double* __restrict__ dx, long long total)
+                                             double* __restrict__ dx, int total)
 { relu_backward_impl<double>(dy, y, dx, total); }
 
 extern "C" __global__ void bias_grad_partial_f32(const float* __restrict__ dy, float* __restrict__ partial,
-                                                 long long n, long long c, long long hw, long long chunk)
+                                                 int n, int c, int hw, int chunk)
 { bias_grad_partial_impl<float>(dy, partial, n, c, hw, chunk); }
 extern "C" __global__ void bias_grad_partial_f64(const double* __restrict__ dy, double* __restrict__ partial,
-                                                 long long n, long long c, long long hw, long long chunk)
+                                                 int n, int c, int hw, int chunk)
 { bias_grad_partial_impl<double>(dy, partial, n, c, hw, chunk); }
 
-extern "C" __global__ void sigmoid_forward_f32(const float* __restrict__ x, float* __restrict__ y, long long total)
+extern "C" __global__ void sigmoid_forward_f32(const float* __restrict__ x, float* __restrict__ y, int total)
 { sigmoid_forward_impl<float>(x, y, total); }
-extern "C" __global__ void sigmoid_forward_f64(const double* __restrict__ x, double* __restrict__ y, long long total)
+extern "C" __global__ void sigmoid_forward_f64(const double* __restrict__ x, double* __restrict__ y, int total)
 { sigmoid_forward_impl<double>(x, y, total); }
 
 extern "C" __global__ void sigmoid_backward_f32(const float* __restrict__ dy, const float* __restrict__ y,
-                                                float* __restrict__ dx, long long total)
+                                                float* __restrict__ dx, int total)
 { sigmoid_backward_impl<float>(dy, y, dx, total); }
 extern "C" __global__ void sigmoid_backward_f64(const double* __restrict__ dy, const double* __restrict__ y,
-                                                double* __restrict__ dx, long long total)
+                                                double* __restrict__ dx, int total)
 { sigmoid_backward_impl<double>(dy, y, dx, total); }
 
 extern "C" __global__ void dice_partial_sums_f32(const float* __restrict__ p, const float* __restrict__ t,
-                                                 float* __restrict__ partial, long long n, long long m,
-                                                 long long chunk)
+                                                 float* __restrict__ partial, int n, int m,
+                                                 int chunk)
 { dice_partial_sums_impl<float>(p, t, partial, n, m, chunk); }
 extern "C" __global__ void dice_partial_sums_f64(const double* __restrict__ p, const double* __restrict__ t,
-                                                 double* __restrict__ partial, long long n, long long m,
-                                                 long long chunk)
+                                                 double* __restrict__ partial, int n, int m,
+                                                 int chunk)
 { dice_partial_sums_impl<double>(p, t, partial, n, m, chunk); }

@@ -21,9 +21,12 @@
 // ever write the same memory: no locks, no atomic operations, and the result has the
 // same bits on every run.
 //
-// Indices are 64-bit (`long long`): a batch of 32 images of 128 x 128 pixels with 64
-// channels unfolded by a 3 x 3 kernel already has 300 million column entries, and the
-// products inside an index can pass 2^31 long before that.
+// Sizes, coordinates and indices are 32-bit `int`s.  Finding an element's coordinates
+// from its flat index takes a division per axis, and a GPU divides 32-bit integers many
+// times faster than 64-bit ones (it has no 64-bit divider; the compiler emits a long
+// routine).  The Python loader refuses any array of 2^31 elements or more with a clear
+// error, so every index here fits; only the loop counter is 64-bit, so that stepping
+// past the end of the work cannot overflow.
 //
 // Notation (as in im2col.py):
 //     x      (n, c, h, w)                 the image, NCHW, C-contiguous
@@ -37,38 +40,47 @@
 // plain C names that a loader (CuPy's RawModule) can look up.
 
 // ---------------------------------------------------------------------------------------
-// im2col: one thread per column entry.
+// im2col: one thread per window position (ci, b, oy, ox), writing its k_h * k_w entries.
 //
-// Thread element `e` is a flat index into cols.  Peeling the coordinates off from the
-// last (fastest-varying) axis to the first -- `e % w_o` is ox, then divide by w_o, and so
-// on -- gives (ci, i, j, b, oy, ox).  The entry reads the padded image at row
-// s_h*oy + i, column s_w*ox + j; in the unpadded image that is y = s_h*oy + i - p_h,
-// x = s_w*ox + j - p_w.  If that falls outside the image it lies on the zero padding and
-// the entry is 0.  Consecutive threads get consecutive ox, so their writes land side by
-// side in memory (the GPU combines them into few wide transactions).
+// Thread element `e` numbers the (c, n, h_o, w_o) window positions.  Peeling the
+// coordinates off from the last (fastest-varying) axis to the first -- `e % w_o` is ox,
+// then divide by w_o, and so on -- gives (ci, b, oy, ox).  The thread then walks the
+// window: entry (i, j) reads the padded image at row s_h*oy + i, column s_w*ox + j; in
+// the unpadded image that is y = s_h*oy + i - p_h, x = s_w*ox + j - p_w.  If that falls
+// outside the image it lies on the zero padding and the entry is 0.
+//
+// Why a thread per window and not per column entry: the divisions that find the
+// coordinates are then done once for k_h * k_w entries instead of once per entry.
+// Consecutive threads still get consecutive ox, so for every (i, j) their writes land
+// side by side in memory (the GPU combines them into few wide transactions), and so do
+// their reads of the image.
 // ---------------------------------------------------------------------------------------
 template <typename T>
 __device__ void im2col_impl(const T* __restrict__ x, T* __restrict__ cols,
-                            long long n, long long c, long long h, long long w,
-                            long long k_h, long long k_w, long long s_h, long long s_w,
-                            long long p_h, long long p_w, long long h_o, long long w_o)
+                            int n, int c, int h, int w, int k_h, int k_w, int s_h, int s_w,
+                            int p_h, int p_w, int h_o, int w_o)
 {
-    const long long total = c * k_h * k_w * n * h_o * w_o;
+    const int total = c * n * h_o * w_o;                // window positions
+    const int plane = h_o * w_o;                        // window positions of one image channel
     for (long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x; e < total;
          e += (long long)blockDim.x * gridDim.x) {
-        long long rest = e;
-        const long long ox = rest % w_o;  rest /= w_o;
-        const long long oy = rest % h_o;  rest /= h_o;
-        const long long b  = rest % n;    rest /= n;
-        const long long j  = rest % k_w;  rest /= k_w;
-        const long long i  = rest % k_h;  rest /= k_h;
-        const long long ci = rest;                       // what is left is the channel
-        const long long y  = s_h * oy + i - p_h;        // row in the unpadded image
-        const long long xx = s_w * ox + j - p_w;        // column in the unpadded image
-        T value = T(0);                                 // the zero padding
-        if (y >= 0 && y < h && xx >= 0 && xx < w)
-            value = x[((b * c + ci) * h + y) * w + xx];
-        cols[e] = value;
+        int rest = (int)e;                              // e < total < 2^31
+        const int ox = rest % w_o;  rest /= w_o;
+        const int oy = rest % h_o;  rest /= h_o;
+        const int b  = rest % n;    rest /= n;
+        const int ci = rest;                            // what is left is the channel
+        const T* image = x + (b * c + ci) * h * w;      // channel ci of image b
+        // cols[ci, i, j, b, oy, ox]: the row of (i, j) starts at ((ci*k_h + i)*k_w + j) * n * plane
+        T* out = cols + ((ci * k_h * k_w) * n + b) * plane + oy * w_o + ox;
+        for (int i = 0; i < k_h; ++i) {
+            const int y = s_h * oy + i - p_h;           // row in the unpadded image
+            for (int j = 0; j < k_w; ++j) {
+                const int xx = s_w * ox + j - p_w;      // column in the unpadded image
+                const bool inside = y >= 0 && y < h && xx >= 0 && xx < w;
+                *out = inside ? image[y * w + xx] : T(0);   // else: the zero padding
+                out += n * plane;                       // on to entry (i, j + 1)
+            }
+        }
     }
 }
 
@@ -103,26 +115,25 @@ __device__ void im2col_impl(const T* __restrict__ x, T* __restrict__ cols,
 // ---------------------------------------------------------------------------------------
 template <typename T>
 __device__ void col2im_impl(const T* __restrict__ cols, T* __restrict__ x,
-                            long long n, long long c, long long h, long long w,
-                            long long k_h, long long k_w, long long s_h, long long s_w,
-                            long long p_h, long long p_w, long long h_o, long long w_o)
+                            int n, int c, int h, int w, int k_h, int k_w, int s_h, int s_w,
+                            int p_h, int p_w, int h_o, int w_o)
 {
-    const long long total = n * c * h * w;
+    const int total = n * c * h * w;
     for (long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x; e < total;
          e += (long long)blockDim.x * gridDim.x) {
-        long long rest = e;
-        const long long xx = rest % w;  rest /= w;
-        const long long y  = rest % h;  rest /= h;
-        const long long ci = rest % c;  rest /= c;
-        const long long b  = rest;
-        const long long yp = y + p_h;                   // padded coordinates of the pixel
-        const long long xp = xx + p_w;
+        int rest = (int)e;                              // e < total < 2^31
+        const int xx = rest % w;  rest /= w;
+        const int y  = rest % h;  rest /= h;
+        const int ci = rest % c;  rest /= c;
+        const int b  = rest;
+        const int yp = y + p_h;                         // padded coordinates of the pixel
+        const int xp = xx + p_w;
         T sum = T(0);
-        for (long long i = yp % s_h; i < k_h && i <= yp; i += s_h) {
-            const long long oy = (yp - i) / s_h;        // exact: yp - i is a multiple of s_h
+        for (int i = yp % s_h; i < k_h && i <= yp; i += s_h) {
+            const int oy = (yp - i) / s_h;              // exact: yp - i is a multiple of s_h
             if (oy >= h_o) continue;                    // below the last window row
-            for (long long j = xp % s_w; j < k_w && j <= xp; j += s_w) {
-                const long long ox = (xp - j) / s_w;
+            for (int j = xp % s_w; j < k_w && j <= xp; j += s_w) {
+                const int ox = (xp - j) / s_w;
                 if (ox >= w_o) continue;
                 sum += cols[((((ci * k_h + i) * k_w + j) * n + b) * h_o + oy) * w_o + ox];
             }
@@ -133,33 +144,29 @@ __device__ void col2im_impl(const T* __restrict__ cols, T* __restrict__ x,
 
 // The kernels a loader looks up by name: one per element type.
 extern "C" __global__ void im2col_f32(const float* __restrict__ x, float* __restrict__ cols,
-                                      long long n, long long c, long long h, long long w,
-                                      long long k_h, long long k_w, long long s_h, long long s_w,
-                                      long long p_h, long long p_w, long long h_o, long long w_o)
+                                      int n, int c, int h, int w, int k_h, int k_w, int s_h, int s_w,
+                                      int p_h, int p_w, int h_o, int w_o)
 {
     im2col_impl<float>(x, cols, n, c, h, w, k_h, k_w, s_h, s_w, p_h, p_w, h_o, w_o);
 }
 
 extern "C" __global__ void im2col_f64(const double* __restrict__ x, double* __restrict__ cols,
-                                      long long n, long long c, long long h, long long w,
-                                      long long k_h, long long k_w, long long s_h, long long s_w,
-                                      long long p_h, long long p_w, long long h_o, long long w_o)
+                                      int n, int c, int h, int w, int k_h, int k_w, int s_h, int s_w,
+                                      int p_h, int p_w, int h_o, int w_o)
 {
     im2col_impl<double>(x, cols, n, c, h, w, k_h, k_w, s_h, s_w, p_h, p_w, h_o, w_o);
 }
 
 extern "C" __global__ void col2im_f32(const float* __restrict__ cols, float* __restrict__ x,
-                                      long long n, long long c, long long h, long long w,
-                                      long long k_h, long long k_w, long long s_h, long long s_w,
-                                      long long p_h, long long p_w, long long h_o, long long w_o)
+                                      int n, int c, int h, int w, int k_h, int k_w, int s_h, int s_w,
+                                      int p_h, int p_w, int h_o, int w_o)
 {
     col2im_impl<float>(cols, x, n, c, h, w, k_h, k_w, s_h, s_w, p_h, p_w, h_o, w_o);
 }
 
 extern "C" __global__ void col2im_f64(const double* __restrict__ cols, double* __restrict__ x,
-                                      long long n, long long c, long long h, long long w,
-                                      long long k_h, long long k_w, long long s_h, long long s_w,
-                                      long long p_h, long long p_w, long long h_o, long long w_o)
+                                      int n, int c, int h, int w, int k_h, int k_w, int s_h, int s_w,
+                                      int p_h, int p_w, int h_o, int w_o)
 {
     col2im_impl<double>(cols, x, n, c, h, w, k_h, k_w, s_h, s_w, p_h, p_w, h_o, w_o);
 }

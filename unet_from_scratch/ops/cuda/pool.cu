@@ -1,8 +1,9 @@
 // 2-D max pooling on the GPU: the CUDA kernels behind unet_from_scratch/ops/max_pool2d.py.
 //
-// (For what `__global__`, blockIdx, threadIdx and the grid-stride loop mean, see the
-// opening comment of im2col.cu.  In short: each thread takes output elements
-// e = its thread number, + number of threads, + ..., and writes only those.)
+// (For what `__global__`, blockIdx, threadIdx and the grid-stride loop mean, and why the
+// sizes are 32-bit `int`s, see the opening comment of im2col.cu.  In short: each thread
+// takes output elements e = its thread number, + number of threads, + ..., and writes
+// only those.)
 //
 // Notation (as in max_pool2d.py):
 //     x   (n, c, h, w)       input, NCHW, C-contiguous
@@ -27,33 +28,33 @@
 template <typename T>
 __device__ void max_pool2d_forward_impl(const T* __restrict__ x, T* __restrict__ y,
                                         int* __restrict__ argmax,
-                                        long long n, long long c, long long h, long long w,
-                                        long long k_h, long long k_w, long long s_h, long long s_w,
-                                        long long h_o, long long w_o)
+                                        int n, int c, int h, int w,
+                                        int k_h, int k_w, int s_h, int s_w,
+                                        int h_o, int w_o)
 {
-    const long long total = n * c * h_o * w_o;
+    const int total = n * c * h_o * w_o;
     for (long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x; e < total;
          e += (long long)blockDim.x * gridDim.x) {
-        long long rest = e;
-        const long long ox = rest % w_o;  rest /= w_o;
-        const long long oy = rest % h_o;  rest /= h_o;
-        const long long plane = rest;                   // b * c + ci: which image channel
+        int rest = (int)e;                              // e < total < 2^31
+        const int ox = rest % w_o;  rest /= w_o;
+        const int oy = rest % h_o;  rest /= h_o;
+        const int plane = rest;                         // b * c + ci: which image channel
         // The window's top-left pixel; position (p, q) of the window is at
         // window[p * w + q], since a row of the image is w elements long.
         const T* window = x + (plane * h + s_h * oy) * w + s_w * ox;
 
         T m = window[0];
-        for (long long p = 0; p < k_h; ++p)
-            for (long long q = 0; q < k_w; ++q) {
+        for (int p = 0; p < k_h; ++p)
+            for (int q = 0; q < k_w; ++q) {
                 const T v = window[p * w + q];
                 if (v > m || v != v) m = v;             // v != v: v is a NaN
             }
-        long long index = k_h * k_w - 1;                // the last position, if nothing equals m
-        for (long long p = k_h - 1; p >= 0; --p)        // backwards, so the FIRST match wins
-            for (long long q = k_w - 1; q >= 0; --q)
+        int index = k_h * k_w - 1;                // the last position, if nothing equals m
+        for (int p = k_h - 1; p >= 0; --p)        // backwards, so the FIRST match wins
+            for (int q = k_w - 1; q >= 0; --q)
                 if (window[p * w + q] == m) index = p * k_w + q;
         y[e] = m;
-        argmax[e] = (int)index;
+        argmax[e] = index;
     }
 }
 
@@ -80,25 +81,25 @@ __device__ void max_pool2d_forward_impl(const T* __restrict__ x, T* __restrict__
 template <typename T>
 __device__ void max_pool2d_backward_impl(const T* __restrict__ dy, const int* __restrict__ argmax,
                                          T* __restrict__ dx,
-                                         long long n, long long c, long long h, long long w,
-                                         long long k_h, long long k_w, long long s_h, long long s_w,
-                                         long long h_o, long long w_o)
+                                         int n, int c, int h, int w,
+                                         int k_h, int k_w, int s_h, int s_w,
+                                         int h_o, int w_o)
 {
-    const long long total = n * c * h * w;
+    const int total = n * c * h * w;
     for (long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x; e < total;
          e += (long long)blockDim.x * gridDim.x) {
-        long long rest = e;
-        const long long xx = rest % w;  rest /= w;
-        const long long yy = rest % h;  rest /= h;
-        const long long plane = rest;                   // b * c + ci
+        int rest = (int)e;                              // e < total < 2^31
+        const int xx = rest % w;  rest /= w;
+        const int yy = rest % h;  rest /= h;
+        const int plane = rest;                         // b * c + ci
         T sum = T(0);
-        for (long long p = yy % s_h; p < k_h && p <= yy; p += s_h) {    // yy - p divisible by s_h
-            const long long oy = (yy - p) / s_h;
+        for (int p = yy % s_h; p < k_h && p <= yy; p += s_h) {    // yy - p divisible by s_h
+            const int oy = (yy - p) / s_h;
             if (oy >= h_o) continue;                    // below the last whole window
-            for (long long q = xx % s_w; q < k_w && q <= xx; q += s_w) {
-                const long long ox = (xx - q) / s_w;
+            for (int q = xx % s_w; q < k_w && q <= xx; q += s_w) {
+                const int ox = (xx - q) / s_w;
                 if (ox >= w_o) continue;
-                const long long window = (plane * h_o + oy) * w_o + ox;
+                const int window = (plane * h_o + oy) * w_o + ox;
                 if (argmax[window] == p * k_w + q) sum += dy[window];
             }
         }
@@ -108,36 +109,36 @@ __device__ void max_pool2d_backward_impl(const T* __restrict__ dy, const int* __
 
 extern "C" __global__ void max_pool2d_forward_f32(const float* __restrict__ x, float* __restrict__ y,
                                                   int* __restrict__ argmax,
-                                                  long long n, long long c, long long h, long long w,
-                                                  long long k_h, long long k_w, long long s_h, long long s_w,
-                                                  long long h_o, long long w_o)
+                                                  int n, int c, int h, int w,
+                                                  int k_h, int k_w, int s_h, int s_w,
+                                                  int h_o, int w_o)
 {
     max_pool2d_forward_impl<float>(x, y, argmax, n, c, h, w, k_h, k_w, s_h, s_w, h_o, w_o);
 }
 
 extern "C" __global__ void max_pool2d_forward_f64(const double* __restrict__ x, double* __restrict__ y,
                                                   int* __restrict__ argmax,
-                                                  long long n, long long c, long long h, long long w,
-                                                  long long k_h, long long k_w, long long s_h, long long s_w,
-                                                  long long h_o, long long w_o)
+                                                  int n, int c, int h, int w,
+                                                  int k_h, int k_w, int s_h, int s_w,
+                                                  int h_o, int w_o)
 {
     max_pool2d_forward_impl<double>(x, y, argmax, n, c, h, w, k_h, k_w, s_h, s_w, h_o, w_o);
 }
 
 extern "C" __global__ void max_pool2d_backward_f32(const float* __restrict__ dy, const int* __restrict__ argmax,
                                                    float* __restrict__ dx,
-                                                   long long n, long long c, long long h, long long w,
-                                                   long long k_h, long long k_w, long long s_h, long long s_w,
-                                                   long long h_o, long long w_o)
+                                                   int n, int c, int h, int w,
+                                                   int k_h, int k_w, int s_h, int s_w,
+                                                   int h_o, int w_o)
 {
     max_pool2d_backward_impl<float>(dy, argmax, dx, n, c, h, w, k_h, k_w, s_h, s_w, h_o, w_o);
 }
 
 extern "C" __global__ void max_pool2d_backward_f64(const double* __restrict__ dy, const int* __restrict__ argmax,
                                                    double* __restrict__ dx,
-                                                   long long n, long long c, long long h, long long w,
-                                                   long long k_h, long long k_w, long long s_h, long long s_w,
-                                                   long long h_o, long long w_o)
+                                                   int n, int c, int h, int w,
+                                                   int k_h, int k_w, int s_h, int s_w,
+                                                   int h_o, int w_o)
 {
     max_pool2d_backward_impl<double>(dy, argmax, dx, n, c, h, w, k_h, k_w, s_h, s_w, h_o, w_o);
 }
