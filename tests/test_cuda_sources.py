@@ -325,13 +325,17 @@ def test_bias_relu_and_relu_kernels(cpu_kernels, rng, dtype, shape, launch_confi
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", [(1, 1, 5, 3), (3, 4, 7, 6), (2, 5, 1, 1)])
-@pytest.mark.parametrize("chunk", [1, 7, 1000])
-def test_bias_grad_partial_kernel(cpu_kernels, rng, dtype, shape, chunk):
+@pytest.mark.parametrize("lanes", [1, 7, 1000])
+def test_bias_grad_partial_kernel(cpu_kernels, rng, dtype, shape, lanes):
     n, c, h, w = shape
     dy = random_array(rng, shape, dtype)
-    chunks = -(-h * w // chunk)
-    partial = guarded_empty((n, c, chunks), dtype)
-    launch(cpu_kernels, "bias_grad_partial", dtype, LAUNCHES[0], [partial], dy, partial[0], n, c, h * w, chunk)
+    partial = guarded_empty((n, c, lanes), dtype)
+    launch(cpu_kernels, "bias_grad_partial", dtype, LAUNCHES[0], [partial], dy, partial[0], n, c, h * w, lanes)
+    # lane k of a plane holds the sum of its pixels k, k + lanes, ...
+    planes = dy.reshape(n, c, h * w)
+    for k in range(min(lanes, h * w)):
+        np.testing.assert_allclose(partial[1][:, :, k], planes[:, :, k::lanes].sum(axis=2), rtol=RTOL[dtype])
+    assert not partial[1][:, :, h * w:].any()                # lanes past the plane add nothing
     db = partial[1].sum(axis=(0, 2))
     _, db_numpy = ops.bias_add_backward(dy, ops.bias_add_forward(dy, np.zeros(c, dtype))[1])
     np.testing.assert_allclose(db, db_numpy, rtol=RTOL[dtype], atol=RTOL[dtype] * np.abs(dy).sum())

@@ -5,10 +5,13 @@
     dx = dy,  db[c] = sum_{n, i, j} dy[n, c, i, j]
 
 The convolutions add their own bias; this op is for layers that keep the
-bias apart (for example after a bias-free convolution).
+bias apart (for example after a bias-free convolution).  The convolutions share
+its bias gradient, :func:`bias_gradient`, which on CuPy arrays (GPU path
+"kernels") is the ``bias_grad_partial`` kernel of ``cuda/elementwise.cu``.
 """
 
-from ..backend import get_array_module
+from ..backend import get_array_module, use_kernels
+from . import cuda_kernels
 from ._checks import check_bias, check_image, check_same_dtype_and_device, check_upstream
 
 
@@ -35,5 +38,18 @@ def bias_add_backward(dy, cache):
     in place) and ``db`` summed over n, h, w."""
     y_shape, dtype = cache
     check_upstream("bias_add_backward", dy, y_shape, dtype)
+    return dy.copy(), bias_gradient(dy)
+
+
+def bias_gradient(dy):
+    """``db[c] = sum over n, h, w of dy[n, c, h, w]``: the gradient of a per-channel bias.
+
+    Inputs:
+        dy: (n, c, h, w) upstream gradient.
+    Returns:
+        db: (c,) array of ``dy``'s dtype.
+    """
+    if use_kernels(dy):
+        return cuda_kernels.bias_gradient(dy)
     xp = get_array_module(dy)
-    return dy.copy(), xp.sum(dy, axis=(0, 2, 3))
+    return xp.sum(dy, axis=(0, 2, 3))

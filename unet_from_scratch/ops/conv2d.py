@@ -30,6 +30,7 @@ The loop definition is :func:`unet_from_scratch.reference.conv2d_forward`.
 """
 
 from ..backend import get_array_module
+from .bias_add import bias_gradient
 from ._checks import (check_bias, check_image, check_kernel, check_kernel_fits,
                       check_same_dtype_and_device, check_upstream, pair)
 from .im2col import buffer_view, chunk_buffer, col2im, im2col, image_chunks, output_size
@@ -72,10 +73,9 @@ def conv2d_backward(dy, cache):
     """
     x, w, has_bias, stride, padding, y_shape = cache
     check_upstream("conv2d_backward", dy, y_shape, x.dtype)
-    xp = get_array_module(dy)
     dx = conv2d_dx(dy, w, x.shape, stride, padding)
     dw = conv2d_dw(x, dy, w.shape[2:], stride, padding)
-    db = xp.sum(dy, axis=(0, 2, 3)) if has_bias else None
+    db = bias_gradient(dy) if has_bias else None
     return dx, dw, db
 
 

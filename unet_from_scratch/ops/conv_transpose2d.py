@@ -32,6 +32,7 @@ definition is :func:`unet_from_scratch.reference.conv_transpose2d_forward`.
 """
 
 from ..backend import get_array_module
+from .bias_add import bias_gradient
 from ._checks import (check_bias, check_image, check_kernel, check_same_dtype_and_device,
                       check_upstream, pair)
 from .conv2d import conv2d_dw, conv2d_dx, conv2d_matmul
@@ -78,10 +79,9 @@ def conv_transpose2d_backward(dy, cache):
     """
     x, w, has_bias, stride, padding, y_shape = cache
     check_upstream("conv_transpose2d_backward", dy, y_shape, x.dtype)
-    xp = get_array_module(dy)
     dx = conv2d_matmul(dy, w, stride, padding)
     dw = conv2d_dw(dy, x, w.shape[2:], stride, padding)
-    db = xp.sum(dy, axis=(0, 2, 3)) if has_bias else None
+    db = bias_gradient(dy) if has_bias else None
     return dx, dw, db
 
 

@@ -49,7 +49,7 @@ KERNELS = {
     "im2col.cu": ("im2col", "col2im"),
     "pool.cu": ("max_pool2d_forward", "max_pool2d_backward"),
     "elementwise.cu": ("relu_forward", "relu_backward", "sigmoid_forward", "sigmoid_backward",
-                       "dice_partial_sums"),
+                       "bias_grad_partial", "dice_partial_sums"),
 }
 SUFFIX = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64"}
 ARGMAX_DTYPE = np.dtype(np.int32)     # the pooling kernels' `int* argmax`
@@ -58,6 +58,7 @@ COMPILE_OPTIONS = ("-std=c++14",)
 INT_MAX = 2**31 - 1         # the largest C int: no array handed to a kernel may be longer
 BLOCK = 256                 # threads per block: a common choice, a multiple of the 32-thread warp
 MAX_BLOCKS = 65535 * 4      # enough blocks to fill any current GPU many times over
+BIAS_LANES = 256            # threads that share one channel plane in bias_grad_partial
 DICE_CHUNK = 256            # elements each thread of dice_partial_sums adds up
 
 
@@ -214,6 +215,20 @@ def sigmoid_forward(x):
 def sigmoid_backward(dy, y):
     """``dy * y * (1 - y)`` from the forward's output ``y``."""
     return _elementwise("sigmoid_backward", dy, y)
+
+
+def bias_gradient(dy):
+    """``dy.sum(axis=(0, 2, 3))`` for ``dy`` (n, c, h, w): the gradient of a per-channel bias,
+    shape (c,).  Up to :data:`BIAS_LANES` threads per channel plane each add every
+    lanes-th pixel; the (n, c, lanes) partial sums are then added up by CuPy."""
+    xp = get_array_module(dy)
+    dy = _contiguous(dy)
+    n, c, h, w = dy.shape
+    lanes = max(1, min(h * w, BIAS_LANES))
+    partial = xp.empty((n, c, lanes), dtype=dy.dtype)
+    launch(kernel("elementwise.cu", "bias_grad_partial", dy.dtype), partial.size,
+           (dy, partial, n, c, h * w, lanes))
+    return partial.sum(axis=(0, 2))
 
 
 def dice_partial_sums(p, t):

@@ -61,29 +61,30 @@ __device__ void relu_backward_impl(const T* __restrict__ dy, const T* __restrict
 // Bias gradient, partial sums: db[ci] = sum over b, i, j of dy[b, ci, i, j].
 //
 // A sum of many numbers into one is a reduction; without atomics or shared memory it is
-// done in two steps.  Here each thread sums one CHUNK of one channel plane: thread element
-// e = (b * c + ci) * chunks + k sums dy[b, ci, pixels k*chunk ... (k+1)*chunk - 1] (the
-// last chunk may be shorter) and writes the result to partial[e], an array
-// (n, c, chunks).  The host then finishes with partial.sum(axis=(0, 2)): that array is
-// small, and its sum is one library call.  Each thread adds its chunk in order, so the
-// result is the same on every run (it may differ from NumPy's pairwise sum in the last
-// bits).  chunks = ceil(hw / chunk).
+// done in two steps.  Here `lanes` threads share each channel plane (b, ci) of hw pixels:
+// thread element e = (b * c + ci) * lanes + k adds up the pixels k, k + lanes,
+// k + 2 lanes, ... of that plane and writes the sum to partial[e], an array
+// (n, c, lanes).  The host then finishes with partial.sum(axis=(0, 2)): that array is
+// small, and its sum is one library call.
+//
+// Why every lanes-th pixel and not a block of consecutive ones: in each step of the loop
+// the threads k = 0, 1, 2, ... of a plane read pixels side by side, which the GPU serves
+// with few wide memory transactions ("coalesced" reads).  Each thread adds its pixels in
+// order, so the result is the same on every run (it may differ from NumPy's pairwise sum
+// in the last bits).  Lanes beyond hw add nothing and write 0.
 // ---------------------------------------------------------------------------------------
 template <typename T>
 __device__ void bias_grad_partial_impl(const T* __restrict__ dy, T* __restrict__ partial,
-                                       int n, int c, int hw, int chunk)
+                                       int n, int c, int hw, int lanes)
 {
-    const int chunks = (hw + chunk - 1) / chunk;
-    const int total = n * c * chunks;
+    const int total = n * c * lanes;
     for (long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x; e < total;
          e += (long long)blockDim.x * gridDim.x) {
-        const int plane = (int)e / chunks;              // b * c + ci
-        const int k = (int)e % chunks;
-        const int start = k * chunk;
-        const int stop = start + chunk < hw ? start + chunk : hw;
+        const int plane = (int)e / lanes;               // b * c + ci
+        const int k = (int)e % lanes;                   // this thread's lane in the plane
         const T* values = dy + plane * hw;
         T sum = T(0);
-        for (int i = start; i < stop; ++i) sum += values[i];
+        for (int i = k; i < hw; i += lanes) sum += values[i];
         partial[e] = sum;
     }
 }
@@ -177,11 +178,11 @@ extern "C" __global__ void relu_backward_f64(const double* __restrict__ dy, cons
 { relu_backward_impl<double>(dy, y, dx, total); }
 
 extern "C" __global__ void bias_grad_partial_f32(const float* __restrict__ dy, float* __restrict__ partial,
-                                                 int n, int c, int hw, int chunk)
-{ bias_grad_partial_impl<float>(dy, partial, n, c, hw, chunk); }
+                                                 int n, int c, int hw, int lanes)
+{ bias_grad_partial_impl<float>(dy, partial, n, c, hw, lanes); }
 extern "C" __global__ void bias_grad_partial_f64(const double* __restrict__ dy, double* __restrict__ partial,
-                                                 int n, int c, int hw, int chunk)
-{ bias_grad_partial_impl<double>(dy, partial, n, c, hw, chunk); }
+                                                 int n, int c, int hw, int lanes)
+{ bias_grad_partial_impl<double>(dy, partial, n, c, hw, lanes); }
 
 extern "C" __global__ void sigmoid_forward_f32(const float* __restrict__ x, float* __restrict__ y, int total)
 { sigmoid_forward_impl<float>(x, y, total); }
