@@ -175,6 +175,7 @@ def build_parser():
     add_predict_parser(commands)
     add_evaluate_parser(commands)
     add_augment_preview_parser(commands)
+    add_lessons_parser(commands)
 
     # bench has its own parser (unet_from_scratch/bench.py): everything after "bench" goes to it
     bench = commands.add_parser(
@@ -298,6 +299,27 @@ def add_augment_preview_parser(commands):
     preview.add_argument("--out", default="augmentation.png", metavar="FILE.png",
                          help="(default: %(default)s)")
     preview.set_defaults(run=jobs.run_augment_preview)
+
+
+def add_lessons_parser(commands):
+    lessons = commands.add_parser(
+        "lessons", help="write the student versions of the lesson notebooks",
+        description="Write a copy of every lesson notebook in which each solution (between "
+                    "'### BEGIN SOLUTION' and '### END SOLUTION') is replaced by "
+                    "'raise NotImplementedError(\"exercise\")', and the outputs are cleared.")
+    lessons.add_argument("--student", required=True, metavar="OUT_DIR",
+                         help="the folder to write the student notebooks into")
+    lessons.add_argument("--from", dest="lessons_dir", default=None, metavar="DIR",
+                         help="the instructor notebooks (default: the lessons/ folder of this "
+                              "checkout)")
+    lessons.set_defaults(run=run_lessons)
+
+
+def run_lessons(args):
+    from . import lessons
+    written = lessons.write_student_lessons(args.student, args.lessons_dir)
+    print(f"wrote {len(written)} student notebooks to {args.student}")
+    return 0
 
 
 def main(argv=None):

@@ -1,0 +1,288 @@
+"""The lessons' checkers (unet_from_scratch.exercises) and the student-version generator
+(unet_from_scratch.lessons), independently of the notebooks.
+
+Each checker accepts a correct implementation written here (not the package's op under another
+name, where the exercise is to write that op), rejects the unfilled stub with "not done yet",
+and names the typical mistake when given a function that makes it.
+"""
+
+import json
+
+import numpy as np
+import pytest
+
+from unet_from_scratch import exercises as ex
+from unet_from_scratch import lessons, ops
+
+
+def stub(*args):
+    raise NotImplementedError("exercise")
+
+
+# --- correct implementations, written independently --------------------------------------------
+
+def dice(pred, target):
+    total = pred.sum() + target.sum()
+    return 1.0 if total == 0 else 2 * (pred * target).sum() / total
+
+
+def conv2d_by_loops(x, w, b, stride, padding):
+    n, _, h, wi = x.shape
+    c_out, _, k_h, k_w = w.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    h_out, w_out = (h + 2 * padding - k_h) // stride + 1, (wi + 2 * padding - k_w) // stride + 1
+    y = np.empty((n, c_out, h_out, w_out))
+    for i in range(h_out):
+        for j in range(w_out):
+            window = xp[:, :, i * stride:i * stride + k_h, j * stride:j * stride + k_w]
+            y[:, :, i, j] = np.tensordot(window, w, axes=([1, 2, 3], [1, 2, 3])) + b
+    return y
+
+
+def conv2d_backward_by_loops(dy, x, w, stride, padding):
+    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    dxp, dw = np.zeros_like(xp), np.zeros_like(w)
+    k_h, k_w = w.shape[2:]
+    for i in range(dy.shape[2]):
+        for j in range(dy.shape[3]):
+            rows, cols = slice(i * stride, i * stride + k_h), slice(j * stride, j * stride + k_w)
+            dw += np.tensordot(dy[:, :, i, j], xp[:, :, rows, cols], axes=([0], [0]))
+            dxp[:, :, rows, cols] += np.tensordot(dy[:, :, i, j], w, axes=([1], [0]))
+    h, wi = x.shape[2:]
+    return dxp[:, :, padding:padding + h, padding:padding + wi], dw, dy.sum(axis=(0, 2, 3))
+
+
+def central_differences(f, x, eps):
+    g = np.zeros_like(x)
+    for i in range(x.size):
+        old = x.flat[i]
+        x.flat[i] = old + eps
+        up = f(x)
+        x.flat[i] = old - eps
+        down = f(x)
+        x.flat[i] = old
+        g.flat[i] = (up - down) / (2 * eps)
+    return g
+
+
+def max_pool_backward(dy, x):
+    dx = np.zeros_like(x)
+    for index in np.ndindex(dy.shape):
+        m, c, i, j = index
+        window = x[m, c, 2 * i:2 * i + 2, 2 * j:2 * j + 2]
+        u, v = divmod(int(np.argmax(window)), 2)          # argmax: the first maximum
+        dx[m, c, 2 * i + u, 2 * j + v] += dy[index]
+    return dx
+
+
+def conv_transpose2d_by_scatter(x, w, stride):
+    n, c_in, h, wi = x.shape
+    _, c_out, k, _ = w.shape
+    y = np.zeros((n, c_out, (h - 1) * stride + k, (wi - 1) * stride + k))
+    for i in range(h):
+        for j in range(wi):
+            y[:, :, i * stride:i * stride + k, j * stride:j * stride + k] += \
+                np.tensordot(x[:, :, i, j], w, axes=([1], [0]))
+    return y
+
+
+def center_crop(x, height, width):
+    top, left = (x.shape[2] - height) // 2, (x.shape[3] - width) // 2
+    return x[:, :, top:top + height, left:left + width]
+
+
+def valid_output_size(size, depth):
+    for _ in range(depth):
+        size = (size - 4) // 2
+    size -= 4
+    for _ in range(depth):
+        size = 2 * size - 4
+    return size
+
+
+def soft_dice(logits, targets):
+    p = 1 / (1 + np.exp(-logits))
+    intersection, total = (p * targets).sum(), p.sum() + targets.sum()
+    loss = 1 - (2 * intersection + 1) / (total + 1)
+    dp = -(2 * targets * (total + 1) - (2 * intersection + 1)) / (total + 1) ** 2
+    return loss, dp * p * (1 - p)
+
+
+def adam(p, g, m, v, t, lr, beta1, beta2, eps):
+    m = beta1 * m + (1 - beta1) * g
+    v = beta2 * v + (1 - beta2) * g * g
+    return p - lr * (m / (1 - beta1 ** t)) / (np.sqrt(v / (1 - beta2 ** t)) + eps), m, v
+
+
+def windows(y, kernel, stride, padding, out_size):
+    return [(i, (y + padding - i) // stride) for i in range(kernel)
+            if (y + padding - i) % stride == 0 and 0 <= (y + padding - i) // stride < out_size]
+
+
+def rle(mask):
+    runs, start = [], None
+    for number, value in enumerate(mask.T.ravel(), start=1):
+        if value and start is None:
+            start = number
+        elif not value and start is not None:
+            runs += [start, number - start]
+            start = None
+    if start is not None:
+        runs += [start, mask.size + 1 - start]
+    return " ".join(map(str, runs))
+
+
+CHECKS = [(ex.check_dice_coefficient, dice), (ex.check_conv2d_forward, conv2d_by_loops),
+          (ex.check_conv2d_backward, conv2d_backward_by_loops),
+          (ex.check_numerical_gradient, central_differences),
+          (ex.check_max_pool2d_backward, max_pool_backward),
+          (ex.check_conv_transpose2d_forward, conv_transpose2d_by_scatter),
+          (ex.check_center_crop, center_crop), (ex.check_unet_output_size, valid_output_size),
+          (ex.check_soft_dice_loss, soft_dice), (ex.check_adam_step, adam),
+          (ex.check_contributing_windows, windows), (ex.check_rle_encode, rle)]
+
+
+@pytest.mark.parametrize("checker, solution", CHECKS, ids=[c.__name__ for c, _ in CHECKS])
+def test_checker_accepts_a_correct_solution(checker, solution, capsys):
+    checker(solution)
+    assert capsys.readouterr().out.startswith(f"\u2713 {checker.__name__}: ")
+
+
+@pytest.mark.parametrize("checker", [c for c, _ in CHECKS], ids=[c.__name__ for c, _ in CHECKS])
+def test_checker_rejects_the_stub(checker):
+    with pytest.raises(ex.ExerciseError, match=rf"{checker.__name__}: your function still raises "
+                                               r"NotImplementedError: the exercise is not done yet"):
+        checker(stub)
+
+
+def flipped_kernel(x, w, b, stride, padding):
+    return conv2d_by_loops(x, w[:, :, ::-1, ::-1], b, stride, padding)
+
+
+def one_sided(f, x, eps):
+    return np.array([(f(x + eps * np.eye(x.size)[i].reshape(x.shape)) - f(x)) / eps
+                     for i in range(x.size)]).reshape(x.shape)
+
+
+def split_ties(dy, x):
+    dx = np.zeros_like(x)
+    for m, c, i, j in np.ndindex(dy.shape):
+        window = x[m, c, 2 * i:2 * i + 2, 2 * j:2 * j + 2]
+        dx[m, c, 2 * i:2 * i + 2, 2 * j:2 * j + 2] += (window == window.max()) * dy[m, c, i, j]
+    return dx
+
+
+def crop_extra_at_top(x, height, width):
+    bottom, right = (x.shape[2] - height) // 2, (x.shape[3] - width) // 2
+    return x[:, :, x.shape[2] - height - bottom:x.shape[2] - bottom, x.shape[3] - width - right:x.shape[3] - right]
+
+
+def adam_without_correction(p, g, m, v, t, lr, beta1, beta2, eps):
+    m, v = beta1 * m + (1 - beta1) * g, beta2 * v + (1 - beta2) * g * g
+    return p - lr * m / (np.sqrt(v) + eps), m, v
+
+
+MISTAKES = [
+    (ex.check_conv2d_forward, flipped_kernel, "it looks like you flipped the kernel"),
+    (ex.check_conv2d_forward, lambda x, w, b, s, p: conv2d_by_loops(x, w, 0 * b, s, p), "left out the bias"),
+    (ex.check_conv2d_forward, lambda x, w, b, s, p: conv2d_by_loops(x, w, b, s, 0),
+     r"y should have shape \(2, 4, 6, 7\), yours has shape \(2, 4, 4, 5\) \(h_O = "),
+    (ex.check_conv2d_backward, lambda *a: conv2d_backward_by_loops(*a)[:2], "return the three gradients"),
+    (ex.check_numerical_gradient, one_sided, "one-sided difference"),
+    (ex.check_max_pool2d_backward, split_ties, "to every tied maximum"),
+    (ex.check_center_crop, crop_extra_at_top, "extra row or column at the top or left"),
+    (ex.check_unet_output_size, lambda size, depth: size, "That is the input size"),
+    (ex.check_soft_dice_loss, lambda z, t: (soft_dice(z, t)[0], soft_dice(z, t)[1] * (1 + np.exp(-z)) ** 2 / np.exp(-z)),
+     "gradient with respect to p"),
+    (ex.check_adam_step, adam_without_correction, "bias corrections"),
+    (ex.check_rle_encode, lambda mask: rle(mask.T), "row by row"),
+    (ex.check_dice_coefficient, lambda p, t: 0.0 if p.sum() + t.sum() == 0 else dice(p, t), "the convention is 1"),
+    (ex.check_contributing_windows, lambda y, k, s, p, o: windows(y, k, s, 0, o), "padded row is y \\+ padding"),
+]
+
+
+@pytest.mark.parametrize("checker, wrong, message", MISTAKES,
+                         ids=[f"{c.__name__}-{i}" for i, (c, _, _) in enumerate(MISTAKES)])
+def test_checker_names_the_mistake(checker, wrong, message):
+    with pytest.raises(ex.ExerciseError, match=message):
+        checker(wrong)
+
+
+def test_numerical_gradient_checker_refuses_to_have_x_changed():
+    def leaves_x_nudged(f, x, eps):
+        g = central_differences(f, x, eps)
+        x[0] += eps
+        return g
+    with pytest.raises(ex.ExerciseError, match="your function changed x"):
+        ex.check_numerical_gradient(leaves_x_nudged)
+
+
+def test_wrong_values_report_the_worst_index():
+    def off_by_one_pixel(x, w, b, stride, padding):
+        y = ops.conv2d_forward(x, w, b, stride, padding)[0]
+        y[0, 0, 1, 2] += 1
+        return y
+    with pytest.raises(ex.ExerciseError, match=r"1 of its 9 values are wrong; the largest error is at "
+                                               r"index \(0, 0, 1, 2\)"):
+        ex.check_conv2d_forward(off_by_one_pixel)
+
+
+def test_an_exception_in_the_students_function_names_the_case():
+    def broken(x, w, b, stride, padding):
+        return x @ w
+    with pytest.raises(ex.ExerciseError, match=r"raised ValueError for x \(1, 1, 5, 5\), w \(1, 1, 3, 3\)"):
+        ex.check_conv2d_forward(broken)
+
+
+# --- the student versions ---------------------------------------------------------------------
+
+SOLUTION_CELL = """def f(x):
+    \"\"\"Doc.\"\"\"
+    y = 1
+    ### BEGIN SOLUTION
+    return x + y
+    ### END SOLUTION
+
+value = 3"""
+
+
+def test_student_source_replaces_the_block_at_its_indentation():
+    assert lessons.student_source(SOLUTION_CELL) == (
+        'def f(x):\n    """Doc."""\n    y = 1\n    raise NotImplementedError("exercise")\n\nvalue = 3')
+
+
+@pytest.mark.parametrize("text, message", [
+    ("### BEGIN SOLUTION\nx = 1", "BEGIN SOLUTION without ### END SOLUTION"),
+    ("x = 1\n### END SOLUTION", "line 2: ### END SOLUTION without ### BEGIN SOLUTION"),
+    ("### BEGIN SOLUTION\n### BEGIN SOLUTION\n### END SOLUTION", "line 2: ### BEGIN SOLUTION inside another"),
+])
+def test_student_source_refuses_unbalanced_markers(text, message):
+    with pytest.raises(ValueError, match=f"lessons: lesson.ipynb, cell 3.*{message}"):
+        lessons.student_source(text, where="lesson.ipynb, cell 3")
+
+
+def test_student_notebook_clears_outputs_and_leaves_the_instructor_version_alone(tmp_path):
+    notebook = {"cells": [{"cell_type": "markdown", "metadata": {}, "source": ["### BEGIN SOLUTION is text here"]},
+                          {"cell_type": "code", "metadata": {}, "execution_count": 4,
+                           "outputs": [{"output_type": "stream", "name": "stdout", "text": "7"}],
+                           "source": SOLUTION_CELL.splitlines(keepends=True)}],
+                "metadata": {}, "nbformat": 4, "nbformat_minor": 4}
+    (tmp_path / "lessons").mkdir()
+    (tmp_path / "lessons" / "00_x.ipynb").write_text(json.dumps(notebook))
+    written = lessons.write_student_lessons(tmp_path / "out", tmp_path / "lessons", log=None)
+    student = json.loads(written[0].read_text())
+    assert student["cells"][0] == notebook["cells"][0]                     # markdown untouched
+    code = student["cells"][1]
+    assert code["outputs"] == [] and code["execution_count"] is None
+    assert "".join(code["source"]) == lessons.student_source(SOLUTION_CELL)
+    assert json.loads((tmp_path / "lessons" / "00_x.ipynb").read_text()) == notebook
+
+
+def test_lessons_folder_errors(tmp_path):
+    with pytest.raises(ValueError, match="lessons: no lessons folder at"):
+        lessons.lesson_paths(tmp_path / "missing")
+    with pytest.raises(ValueError, match="holds no notebooks named like 00_name.ipynb"):
+        lessons.lesson_paths(tmp_path)
+    (tmp_path / "00_bad.ipynb").write_text("{not json")
+    with pytest.raises(ValueError, match="00_bad.ipynb is not a notebook"):
+        lessons.write_student_lessons(tmp_path / "out", tmp_path, log=None)
