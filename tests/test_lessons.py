@@ -121,6 +121,10 @@ def test_checker_rejects_the_stub_and_accepts_the_solution(student_dir, path, in
     run_cells(setup, source(instructor["cells"][index]), check)
 
 
+def test_the_default_lessons_folder_is_this_checkouts():
+    assert lessons.default_lessons_dir() == LESSONS
+
+
 def test_lessons_command_refuses_to_overwrite_the_instructor_versions(capsys):
     assert cli.main(["lessons", "--student", str(LESSONS), "--from", str(LESSONS)]) == 2
     assert "would overwrite the instructor versions" in capsys.readouterr().err
