@@ -137,14 +137,15 @@ __device__ void dice_partial_sums_impl(const T* __restrict__ p, const T* __restr
                                        T* __restrict__ partial, int n, int m,
                                        int chunk)
 {
-    const int chunks = (m + chunk - 1) / chunk;
+    const int chunks = m / chunk + (m % chunk != 0);    // ceil(m / chunk), without overflow
     const int total = n * chunks;
     for (long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x; e < total;
          e += (long long)blockDim.x * gridDim.x) {
         const int g = (int)e / chunks;                  // the image
         const int k = (int)e % chunks;                  // the chunk within the image
         const int start = g * m + k * chunk;
-        const int stop = start + chunk < (g + 1) * m ? start + chunk : (g + 1) * m;
+        const int left = m - k * chunk;                 // elements of the row from here on
+        const int stop = start + (left < chunk ? left : chunk);   // <= (g + 1) m: no overflow
         T sum_pt = T(0), sum_p = T(0), sum_t = T(0);
         for (int i = start; i < stop; ++i) {
             sum_pt += p[i] * t[i];
