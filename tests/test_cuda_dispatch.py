@@ -20,13 +20,15 @@ import pytest
 
 from unet_from_scratch import backend, losses, ops, optim, train
 from unet_from_scratch.model import UNet
+from unet_from_scratch.nn import Parameter
 from unet_from_scratch.ops import cuda_kernels
 from conftest import distinct_values, random_array
 from test_cuda_sources import KERNEL, SOURCES, cpu_kernels, find_tool  # noqa: F401  (cpu_kernels: a fixture)
 
 # The modules with a dispatch point, each of which imported ``use_kernels`` from the backend.
 DISPATCHING = [importlib.import_module(f"unet_from_scratch.{name}")
-               for name in ("ops.im2col", "ops.bias_add", "ops.max_pool2d", "ops.relu", "ops.sigmoid", "losses")]
+               for name in ("ops.im2col", "ops.bias_add", "ops.max_pool2d", "ops.relu", "ops.sigmoid", "losses",
+                            "optim")]
 IM2COL = importlib.import_module("unet_from_scratch.ops.im2col")
 RTOL = {np.float32: 1e-5, np.float64: 1e-12}
 
@@ -156,10 +158,11 @@ def test_every_kernel_the_loader_asks_for_is_in_the_source(file):
     for name in cuda_kernels.KERNELS[file]:
         for suffix, element in (("f32", "float"), ("f64", "double")):
             assert f"{name}_{suffix}" in defined, f"{name}_{suffix} is not an extern \"C\" kernel of {file}"
-            # 32-bit int sizes, as launch() passes them, and pointers of the element type
+            # 32-bit int sizes, as launch() passes them, numbers of the element type (Adam's
+            # hyperparameters), and pointers of the element type
             parameters = [" ".join(p.split()) for p in defined[f"{name}_{suffix}"].split(",")]
             scalars = [p for p in parameters if "*" not in p]
-            assert scalars and all(p.startswith("int ") for p in scalars), parameters
+            assert scalars and all(p.split()[0] in ("int", element) for p in scalars), parameters
             pointers = [re.sub(r"\b(const|__restrict__)\b|\*", " ", p).split()[0] for p in parameters if "*" in p]
             assert set(pointers) <= {element, "int"}, parameters
             assert ("int" in pointers) == (name == "max_pool2d_forward" or name == "max_pool2d_backward")
@@ -223,15 +226,19 @@ def test_launch_of_nothing_launches_nothing():
 
 class ShimRawKernel:
     """Stands in for a ``cupy.RawKernel``: ``kernel((grid,), (block,), args)`` runs the
-    shim-compiled kernel, which checks the number of arguments, and that every pointer is a
-    C-contiguous array of the kernel's element type."""
+    shim-compiled kernel, after checking that every argument has its parameter's type: an
+    array for a pointer (the shim then checks its dtype and contiguity), ``numpy.int32`` for
+    an ``int``, ``numpy.float32`` / ``numpy.float64`` for a ``float`` / ``double``."""
 
     def __init__(self, cpu_kernel, launches):
         self.cpu_kernel, self.launches = cpu_kernel, launches
 
     def __call__(self, grid, block, args):
         assert isinstance(grid, tuple) and isinstance(block, tuple) and isinstance(args, tuple)
-        assert all(isinstance(a, (np.ndarray, np.int32)) for a in args), [type(a) for a in args]
+        scalar_types = {"int": np.int32, "float": np.float32, "double": np.float64}
+        for value, (name, kind) in zip(args, self.cpu_kernel.parameters):
+            expected = np.ndarray if isinstance(kind, np.dtype) else scalar_types[kind]
+            assert type(value) is expected, f"{self.cpu_kernel.name}: {name} is a {type(value)}, not {expected}"
         self.launches.append(self.cpu_kernel.name)
         self.cpu_kernel(grid[0], block[0], *args)
 
@@ -394,6 +401,27 @@ def test_losses_on_the_kernel_path(shim_kernel_path, monkeypatch, rng, dtype, lo
         assert "dice_partial_sums_" + ("f32" if dtype == np.float32 else "f64") in shim_kernel_path
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_adam_on_the_kernel_path(shim_kernel_path, rng, dtype):
+    """Three steps with weight decay, one kernel launch per parameter per step; a parameter
+    that is not C-contiguous takes the array operations instead (the kernel works in place)."""
+    shapes = [(3, 4), (5,), (2, 3, 3)]
+    results = []
+    for run in (numpy_path, lambda f, *a: f(*a)):
+        params = [Parameter(random_array(np.random.default_rng(1), shape, dtype)) for shape in shapes]
+        params.append(Parameter(random_array(np.random.default_rng(2), (6, 4), dtype)[:, ::2]))
+        adam = optim.Adam(params, lr=0.01, weight_decay=0.05)
+        gradients = np.random.default_rng(3)
+        for _ in range(3):
+            for p in params:
+                p.grad[...] = random_array(gradients, p.data.shape, dtype)
+            run(adam.step)
+        results.append([p.data.copy() for p in params])
+    assert shim_kernel_path == [f"adam_update_{'f32' if dtype == np.float32 else 'f64'}"] * 3 * len(shapes)
+    for kernel_value, numpy_value in zip(*reversed(results)):
+        np.testing.assert_allclose(kernel_value, numpy_value, rtol=RTOL[dtype], atol=RTOL[dtype])
+
+
 def test_grid_stride_loops_with_few_blocks(shim_kernel_path, monkeypatch, rng):
     """Two blocks of 256 threads for thousands of elements: every thread loops."""
     monkeypatch.setattr(cuda_kernels, "MAX_BLOCKS", 2)
@@ -416,7 +444,7 @@ def test_a_training_step_on_the_kernel_path_matches_numpy(shim_kernel_path):
     (loss_numpy, state_numpy), (loss_kernels, state_kernels) = results
     assert {name.rsplit("_", 1)[0] for name in shim_kernel_path} == {
         "im2col", "col2im", "max_pool2d_forward", "max_pool2d_backward", "relu_forward", "relu_backward",
-        "sigmoid_forward", "sigmoid_backward", "bias_grad_partial", "dice_partial_sums"}
+        "sigmoid_forward", "sigmoid_backward", "bias_grad_partial", "dice_partial_sums", "adam_update"}
     np.testing.assert_allclose(loss_kernels, loss_numpy, rtol=1e-5)
     for name in state_numpy:
         np.testing.assert_allclose(state_kernels[name], state_numpy[name], rtol=1e-4, atol=1e-6, err_msg=name)

@@ -28,7 +28,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from unet_from_scratch import ops
+from unet_from_scratch import ops, optim
+from unet_from_scratch.nn import Parameter
 from unet_from_scratch.losses import dice_loss_forward
 from unet_from_scratch.ops.im2col import output_size
 from conftest import distinct_values, random_array
@@ -339,6 +340,28 @@ def test_bias_grad_partial_kernel(cpu_kernels, rng, dtype, shape, lanes):
     db = partial[1].sum(axis=(0, 2))
     _, db_numpy = ops.bias_add_backward(dy, ops.bias_add_forward(dy, np.zeros(c, dtype))[1])
     np.testing.assert_allclose(db, db_numpy, rtol=RTOL[dtype], atol=RTOL[dtype] * np.abs(dy).sum())
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("launch_config", LAUNCHES)
+@pytest.mark.parametrize("weight_decay", [0.0, 0.1])
+def test_adam_update_kernel(cpu_kernels, rng, dtype, launch_config, weight_decay):
+    """Three steps of the kernel against optim.Adam's NumPy steps, in place, guards intact."""
+    shape = (5, 3, 7)
+    start = random_array(rng, shape, dtype)
+    parameter = Parameter(start.copy())
+    adam = optim.Adam([parameter], lr=0.01, betas=(0.8, 0.99), eps=1e-6, weight_decay=weight_decay)
+    p, m, v = guarded_empty(shape, dtype), guarded_empty(shape, dtype, 0), guarded_empty(shape, dtype, 0)
+    p[1][...] = start
+    for t in (1, 2, 3):
+        g = random_array(rng, shape, dtype)
+        parameter.grad[...] = g
+        adam.step()
+        launch(cpu_kernels, "adam_update", dtype, launch_config, [p, m, v], p[1], g, m[1], v[1], g.size,
+               0.01 / (1 - 0.8 ** t), 0.8, 1 - 0.8, 0.99, 1 - 0.99, 1e-6, np.sqrt(1 - 0.99 ** t), weight_decay)
+        np.testing.assert_allclose(m[1], adam.state["exp_avg"][0], rtol=RTOL[dtype])
+        np.testing.assert_allclose(v[1], adam.state["exp_avg_sq"][0], rtol=RTOL[dtype])
+        np.testing.assert_allclose(p[1], parameter.data, rtol=RTOL[dtype], atol=RTOL[dtype])
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -17,6 +17,8 @@ The state follows the parameters: same dtype (float32 stays float32), same devic
 (NumPy or CuPy arrays, via ``xp = get_array_module(p.data)``).  Hyperparameters are
 kept as Python numbers, which NumPy and CuPy treat as "weak" scalars, so they never
 promote a float32 array to float64.  A step moves no data between host and device.
+On CuPy arrays (GPU path "kernels") Adam's update of each parameter is one CUDA kernel
+(``ops/cuda/optim.cu``) instead of a dozen array operations.
 
 ``state_dict()`` format
 -----------------------
@@ -44,7 +46,8 @@ import numbers
 
 import numpy as np
 
-from .backend import get_array_module
+from .backend import get_array_module, use_kernels
+from .ops import cuda_kernels
 
 
 class Optimizer:
@@ -294,6 +297,11 @@ class Adam(Optimizer):
         bias2 = 1 - beta2 ** self.t
         step_size = lr / bias1
         for p, m, v in zip(self.params, self.state["exp_avg"], self.state["exp_avg_sq"]):
+            if use_kernels(p.data) and all(a.flags.c_contiguous for a in (p.data, m, v)):
+                # on the GPU: the whole update below in one kernel (ops/cuda/optim.cu)
+                cuda_kernels.adam_update(p.data, p.grad, m, v, step_size, beta1, beta2, eps,
+                                         math.sqrt(bias2), wd)
+                continue
             xp = get_array_module(p.data)
             g = p.grad
             if wd != 0:

@@ -50,6 +50,7 @@ KERNELS = {
     "pool.cu": ("max_pool2d_forward", "max_pool2d_backward"),
     "elementwise.cu": ("relu_forward", "relu_backward", "sigmoid_forward", "sigmoid_backward",
                        "bias_grad_partial", "dice_partial_sums"),
+    "optim.cu": ("adam_update",),
 }
 SUFFIX = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64"}
 ARGMAX_DTYPE = np.dtype(np.int32)     # the pooling kernels' `int* argmax`
@@ -104,8 +105,9 @@ def launch(kernel, total, args):
     more than ``MAX_BLOCKS`` blocks: the grid-stride loop covers the rest).
 
     ``args`` are the kernel's arguments in order: arrays (C-contiguous, of the kernel's
-    element type) and Python ints, which are passed as 32-bit C ``int``.  An array or a
-    number past :data:`INT_MAX` raises ``ValueError`` instead.
+    element type), Python ints, which are passed as 32-bit C ``int``, and NumPy floating
+    scalars of the kernel's element type.  An array or an int past :data:`INT_MAX` raises
+    ``ValueError`` instead.
     """
     for arg in args:
         size = int(arg) if isinstance(arg, (int, np.integer)) else arg.size
@@ -244,3 +246,21 @@ def dice_partial_sums(p, t):
            (p, t, partial, groups, m, DICE_CHUNK))
     sums = partial.sum(axis=1)
     return sums[:, 0], sums[:, 1], sums[:, 2]
+
+
+# --- Adam (optim.py) ---------------------------------------------------------------------------
+
+def adam_update(p, g, m, v, step_size, beta1, beta2, eps, sqrt_bias2, weight_decay):
+    """One Adam update of the parameter ``p`` from its gradient ``g``, with its moments ``m``
+    and ``v``: ``p``, ``m`` and ``v`` are updated in place (so they must be C-contiguous),
+    one thread per element.  The numbers are Python floats: ``step_size = lr / (1 - beta1^t)``,
+    ``sqrt_bias2 = sqrt(1 - beta2^t)``; they are passed in the arrays' precision, and
+    ``1 - beta1``, ``1 - beta2`` are formed here, in double precision, as the NumPy path does."""
+    for name, array in (("p", p), ("m", m), ("v", v)):
+        if not array.flags.c_contiguous:
+            raise ValueError(f"adam_update: {name} must be C-contiguous, as the kernel updates it in place")
+    g = _contiguous(g)
+    real = p.dtype.type
+    launch(kernel("optim.cu", "adam_update", p.dtype), p.size,
+           (p, g, m, v, p.size, real(step_size), real(beta1), real(1 - beta1), real(beta2),
+            real(1 - beta2), real(eps), real(sqrt_bias2), real(weight_decay)))
