@@ -197,7 +197,16 @@ MISTAKES = [
     (ex.check_adam_step, adam_without_correction, "bias corrections"),
     (ex.check_rle_encode, lambda mask: rle(mask.T), "row by row"),
     (ex.check_dice_coefficient, lambda p, t: 0.0 if p.sum() + t.sum() == 0 else dice(p, t), "the convention is 1"),
-    (ex.check_contributing_windows, lambda y, k, s, p, o: windows(y, k, s, 0, o), "padded row is y \\+ padding"),
+    (ex.check_contributing_windows, lambda y, k, s, p, o: windows(y, k, s, 0, o),
+     r"for row 0, kernel 3, stride 1, padding 1 \(6 windows\) the pairs \(i, oy\) are \[\(0, 1\), \(1, 0\)\], yours are \[\(0, 0\)\]"),
+    (ex.check_conv2d_backward, lambda dy, x, w, s, p: (ex._dx_with_unflipped_kernel(dy, w, x.shape, s, p),) +
+     tuple(conv2d_backward_by_loops(dy, x, w, s, p)[1:]), "used w without flipping it"),
+    (ex.check_conv2d_backward, lambda dy, x, w, s, p: ex._gradients_with_unpermuted_dy(dy, x, w, s, p) +
+     (dy.sum(axis=(0, 2, 3)),), "reshaped dy .* straight to"),
+    (ex.check_numerical_gradient, lambda f, x, eps: 2 * central_differences(f, x, eps), "divided by eps instead of 2 eps"),
+    (ex.check_max_pool2d_backward, lambda dy, x: max_pool_backward(dy[..., ::-1, ::-1].copy(), ex._flip(x))[..., ::-1, ::-1]
+     if x.shape[2] % 2 == 0 and x.shape[3] % 2 == 0 else max_pool_backward(dy, x), "to the last tied maximum"),
+    (ex.check_rle_encode, lambda mask: ex._shift_starts(rle(mask), -1) if mask.any() else "", "starts are 0-based"),
 ]
 
 
@@ -206,6 +215,30 @@ MISTAKES = [
 def test_checker_names_the_mistake(checker, wrong, message):
     with pytest.raises(ex.ExerciseError, match=message):
         checker(wrong)
+
+
+@pytest.mark.parametrize("checker, solution, as_list", [
+    (ex.check_conv2d_backward, conv2d_backward_by_loops, lambda r: list(r)),
+    (ex.check_soft_dice_loss, soft_dice, lambda r: [np.float32(r[0]), r[1].astype(np.float32)]),
+    (ex.check_adam_step, adam, lambda r: list(r)),
+])
+def test_lists_and_float32_results_are_accepted(checker, solution, as_list):
+    checker(lambda *args: as_list(solution(*args)))
+
+
+def test_a_restore_by_adding_back_is_accepted():
+    """x + eps - 2 eps + eps is not always exactly x in floating point; that is not a change."""
+    def restores_by_arithmetic(f, x, eps):
+        g = np.zeros_like(x)
+        for i in range(x.size):
+            x.flat[i] += eps
+            up = f(x)
+            x.flat[i] -= 2 * eps
+            down = f(x)
+            x.flat[i] += eps
+            g.flat[i] = (up - down) / (2 * eps)
+        return g
+    ex.check_numerical_gradient(restores_by_arithmetic)
 
 
 def test_numerical_gradient_checker_refuses_to_have_x_changed():
@@ -249,6 +282,18 @@ value = 3"""
 def test_student_source_replaces_the_block_at_its_indentation():
     assert lessons.student_source(SOLUTION_CELL) == (
         'def f(x):\n    """Doc."""\n    y = 1\n    raise NotImplementedError("exercise")\n\nvalue = 3')
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("a = 1\n### BEGIN SOLUTION\nb = 2\n### END SOLUTION", 'a = 1\nraise NotImplementedError("exercise")'),
+    ("a = 1\n### BEGIN SOLUTION\nb = 2\n### END SOLUTION\n", 'a = 1\nraise NotImplementedError("exercise")\n'),
+    ("a = 1\r\nc = '### BEGIN SOLUTION is text'\n\x0cd = 4\n", "a = 1\r\nc = '### BEGIN SOLUTION is text'\n\x0cd = 4\n"),
+])
+def test_student_source_keeps_everything_else_exactly(text, expected):
+    """Line endings, a final newline or its absence, odd separators, and the marker text
+    inside a longer line are all kept; only whole marker lines count."""
+    assert lessons.student_source(text) == expected
+    assert lessons.count_solutions({"cells": [{"cell_type": "code", "source": text}]}) == text.count("\n### BEGIN")
 
 
 @pytest.mark.parametrize("text, message", [

@@ -46,11 +46,13 @@ def lesson_paths(lessons_dir):
 def student_source(source, where="cell"):
     """``source`` (the text of a code cell) with every solution block replaced by the stub.
 
-    Raises ``ValueError`` naming ``where`` for a BEGIN without its END, an END without its
-    BEGIN, or a BEGIN inside another solution.
+    A marker is a line that holds only the marker (spaces around it allowed); everything
+    else, line endings included, is kept as it is.  Raises ``ValueError`` naming ``where``
+    for a BEGIN without its END, an END without its BEGIN, or a BEGIN inside another
+    solution.
     """
     lines, inside = [], False
-    for number, line in enumerate(source.splitlines(), start=1):
+    for number, line in enumerate(source.splitlines(keepends=True), start=1):
         marker = line.strip()
         if marker == BEGIN:
             if inside:
@@ -62,11 +64,12 @@ def student_source(source, where="cell"):
             if not inside:
                 raise ValueError(f"lessons: {where}, line {number}: {END} without {BEGIN}")
             inside = False
+            lines[-1] += line[len(line.rstrip("\r\n")):]      # the END line's newline, if any
         elif not inside:
             lines.append(line)
     if inside:
         raise ValueError(f"lessons: {where}: {BEGIN} without {END}")
-    return "\n".join(lines)
+    return "".join(lines)
 
 
 def student_notebook(notebook, name="notebook"):
@@ -76,17 +79,17 @@ def student_notebook(notebook, name="notebook"):
     for index, cell in enumerate(notebook["cells"]):
         if cell["cell_type"] != "code":
             continue
-        source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
-        cell["source"] = _as_lines(student_source(source, where=f"{name}, cell {index}"))
+        cell["source"] = _as_lines(student_source(_source(cell), where=f"{name}, cell {index}"))
         cell["outputs"] = []
         cell["execution_count"] = None
     return notebook
 
 
 def count_solutions(notebook):
-    """How many solution blocks the notebook's code cells hold."""
-    return sum(("".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"])
-               .count(BEGIN) for cell in notebook["cells"] if cell["cell_type"] == "code")
+    """How many solution blocks (BEGIN marker lines) the notebook's code cells hold."""
+    return sum(line.strip() == BEGIN
+               for cell in notebook["cells"] if cell["cell_type"] == "code"
+               for line in _source(cell).splitlines())
 
 
 def write_student_lessons(out_dir, lessons_dir=None, log=print):
@@ -113,6 +116,11 @@ def write_student_lessons(out_dir, lessons_dir=None, log=print):
         if log:
             log(f"{target}  ({count_solutions(notebook)} exercises)")
     return written
+
+
+def _source(cell):
+    """A cell's source as one string (the .ipynb format allows a list of lines or a string)."""
+    return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
 
 
 def _as_lines(text):
