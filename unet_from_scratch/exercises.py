@@ -156,8 +156,7 @@ def check_max_pool2d_backward(max_pool_backward):
         mistakes = {"sent the gradient to every tied maximum; it goes to the first maximum only":
                         _to_every_maximum(dy, x),
                     "sent the gradient to the last tied maximum; it goes to the first":
-                        _flip_back(reference.max_pool2d_backward(dy[..., ::-1, ::-1].copy(),
-                                   reference.max_pool2d_forward(_flip(x), 2, 2)[1]))}
+                        _to_last_maximum(dy, x)}
         _compare(check, name, "dx", got, expected, mistakes)
     _passed(check, "3 cases (ties and odd sizes included) agree with the loop reference")
 
@@ -438,14 +437,15 @@ def _to_every_maximum(dy, x):
     return dx
 
 
-def _flip(x):
-    """x with its last rows and columns first, cut to whole 2 x 2 windows."""
-    h, w = x.shape[2] // 2 * 2, x.shape[3] // 2 * 2
-    return x[:, :, :h, :w][..., ::-1, ::-1].copy()
-
-
-def _flip_back(dx_flipped_cut):
-    return dx_flipped_cut[..., ::-1, ::-1]
+def _to_last_maximum(dy, x):
+    """The wrong backward that gives each window's dy to its LAST maximum (2 x 2, stride 2)."""
+    dx = np.zeros_like(x)
+    for m, c, i, j in np.ndindex(dy.shape):
+        window = x[m, c, 2 * i:2 * i + 2, 2 * j:2 * j + 2].ravel()
+        last = 3 - int(np.argmax(window[::-1]))          # argmax finds the first; reversed: the last
+        u, v = divmod(last, 2)
+        dx[m, c, 2 * i + u, 2 * j + v] = dy[m, c, i, j]
+    return dx
 
 
 def _shift_starts(encoding, offset):

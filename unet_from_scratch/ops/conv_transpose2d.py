@@ -31,7 +31,6 @@ the windows do not overlap and each input pixel becomes a 2x2 block.  The loop
 definition is :func:`unet_from_scratch.reference.conv_transpose2d_forward`.
 """
 
-from ..backend import get_array_module
 from .bias_add import bias_gradient
 from ._checks import (check_bias, check_image, check_kernel, check_same_dtype_and_device,
                       check_upstream, pair)
