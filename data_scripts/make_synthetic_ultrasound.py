@@ -23,7 +23,7 @@ try:
 except ImportError:  # run from a checkout: the package sits one folder up
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from unet_from_scratch.data.synthetic import make_synthetic_ultrasound, otsu_baseline  # noqa: E402
+from unet_from_scratch.data import make_synthetic_ultrasound, otsu_baseline  # noqa: E402
 from unet_from_scratch.metrics import dice_per_image  # noqa: E402
 from unet_from_scratch.viz import plot_examples  # noqa: E402
 

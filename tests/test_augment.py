@@ -265,7 +265,7 @@ def test_bad_input_is_refused_naming_the_function():
     with pytest.raises(ValueError, match=r"Augmenter: shift must be a number in \[0, 1\), "
                                          r"got 1.5"):
         Augmenter(shift=1.5)
-    with pytest.raises(ValueError, match=r"Augmenter: elastic_sigma must be >= 0, got -1.0"):
+    with pytest.raises(ValueError, match=r"Augmenter: elastic_sigma must be a finite number >= 0, got -1.0"):
         Augmenter(elastic_sigma=-1)
     with pytest.raises(ValueError, match=r"Augmenter: the elastic grid must be an int >= 2, "
                                          r"got 1"):
@@ -275,7 +275,7 @@ def test_bad_input_is_refused_naming_the_function():
     with pytest.raises(ValueError, match=r"elastic: displacement must be a real array of shape "
                                          r"\(2, H, W\) = \(2, 24, 32\), got shape \(24, 32\)"):
         elastic(images, masks, np.zeros((24, 32)))
-    with pytest.raises(ValueError, match=r"shift_scale: scale must be > 0, got 0.0"):
+    with pytest.raises(ValueError, match=r"shift_scale: scale must be a finite number > 0, got 0.0"):
         shift_scale(images, masks, scale=0)
 
 

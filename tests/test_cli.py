@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from unet_from_scratch import __version__, nn
-from unet_from_scratch.cli import main
+from unet_from_scratch.cli.command import main
 from unet_from_scratch.model import UNet
 
 

@@ -1,10 +1,11 @@
 """The GPU path switch, the kernel loader and the dispatch of the ops -- all on the CPU.
 
 * the switch: ``UNET_SCRATCH_GPU_PATH``, :func:`backend.set_gpu_path`, :func:`backend.gpu_path_set`;
-* NumPy arrays never reach :mod:`ops.cuda_kernels`, whatever the switch says;
+* the one rule, :func:`backend.compute_path`, and the path each cache records;
+* NumPy arrays never reach :mod:`unet_from_scratch.cuda.kernels`, whatever the switch says;
 * the loader knows every ``.cu`` file, and every kernel it asks for is in the sources;
 * the dispatch itself, on the CPU: the ops are told to take the kernel path on NumPy arrays,
-  and :mod:`ops.cuda_kernels` is handed the kernels compiled with g++ through the shim of
+  and :mod:`cuda.kernels` is handed the kernels compiled with g++ through the shim of
   ``tests/cuda_shim`` instead of CuPy's.  That runs the real wrapper code -- argument order,
   32-bit int scalars, dtypes, contiguity, output shapes, the caches the backward passes read --
   and checks every op, and a whole training step, against the NumPy path.
@@ -21,14 +22,10 @@ import pytest
 from unet_from_scratch import backend, losses, ops, optim, train
 from unet_from_scratch.model import UNet
 from unet_from_scratch.nn import Parameter
-from unet_from_scratch.ops import cuda_kernels
+from unet_from_scratch.cuda import kernels as cuda_kernels
 from conftest import distinct_values, random_array
 from test_cuda_sources import KERNEL, SOURCES, cpu_kernels, find_tool  # noqa: F401  (cpu_kernels: a fixture)
 
-# The modules with a dispatch point, each of which imported ``use_kernels`` from the backend.
-DISPATCHING = [importlib.import_module(f"unet_from_scratch.{name}")
-               for name in ("ops.im2col", "ops.bias_add", "ops.max_pool2d", "ops.relu", "ops.sigmoid", "losses",
-                            "optim")]
 IM2COL = importlib.import_module("unet_from_scratch.ops.im2col")
 RTOL = {np.float32: 1e-5, np.float64: 1e-12}
 
@@ -94,9 +91,31 @@ def test_gpu_path_set_restores_the_previous_value(monkeypatch):
     assert backend.gpu_path() == "kernels"
 
 
-def test_use_kernels_is_false_for_numpy_arrays_whatever_the_switch(monkeypatch):
+def test_compute_path_is_numpy_for_numpy_arrays_whatever_the_switch(monkeypatch):
     monkeypatch.setenv("UNET_SCRATCH_GPU_PATH", "not even valid")    # never read for NumPy
-    assert backend.use_kernels(np.zeros(3)) is False
+    assert backend.compute_path(np.zeros(3)) == "numpy"
+    assert backend.PATHS == ("numpy", "kernels", "cupy")
+
+
+def test_every_cache_records_the_path_that_made_it(monkeypatch):
+    """Each backward follows its forward's tag: with the rule switched to "kernels" after the
+    forward passes, the backward passes of NumPy caches still never touch a kernel."""
+    rng = np.random.default_rng(0)
+    x = random_array(rng, (2, 3, 4, 4))
+    pairs = [(ops.relu_forward(x), ops.relu_backward), (ops.sigmoid_forward(x), ops.sigmoid_backward),
+             (ops.max_pool2d_forward(x, 2), ops.max_pool2d_backward),
+             (ops.bias_add_forward(x, random_array(rng, (3,))), ops.bias_add_backward),
+             (ops.conv2d_forward(x, random_array(rng, (2, 3, 3, 3)), random_array(rng, (2,))),
+              ops.conv2d_backward),
+             (ops.conv_transpose2d_forward(x, random_array(rng, (3, 2, 2, 2)), random_array(rng, (2,)),
+                                           stride=2), ops.conv_transpose2d_backward)]
+    assert [cache.path for (_, cache), _ in pairs] == ["numpy"] * len(pairs)
+    monkeypatch.setattr(backend, "compute_path", lambda x: "kernels")
+    for name in ("im2col", "col2im", "relu_backward", "sigmoid_backward", "max_pool2d_backward",
+                 "bias_gradient"):
+        monkeypatch.setattr(cuda_kernels, name, lambda *a: pytest.fail("a NumPy cache reached a kernel"))
+    for (y, cache), backward in pairs:
+        backward(np.ones_like(y), cache)
 
 
 # --- NumPy arrays never reach the kernels -----------------------------------------------------
@@ -129,7 +148,7 @@ def run_every_op(dtype=np.float64, seed=0):
 @pytest.mark.parametrize("path", ["kernels", "cupy", None])
 def test_numpy_arrays_never_touch_cuda_kernels(monkeypatch, path):
     def refuse(*args, **kwargs):
-        raise AssertionError("a NumPy array reached ops.cuda_kernels")
+        raise AssertionError("a NumPy array reached cuda.kernels")
 
     functions = [name for name, value in vars(cuda_kernels).items()
                  if callable(value) and getattr(value, "__module__", None) == cuda_kernels.__name__]
@@ -182,7 +201,7 @@ def test_nvcc_accepts_the_loaders_compile_options(file, tmp_path):
 
 @pytest.mark.parametrize("dtype", [np.float16, np.int32, np.complex64])
 def test_kernel_refuses_other_dtypes(dtype):
-    with pytest.raises(ValueError, match=r"cuda_kernels.kernel: the CUDA kernels exist for float32 and "
+    with pytest.raises(ValueError, match=r"cuda.kernels.kernel: the CUDA kernels exist for float32 and "
                                          r"float64 only, got .* for relu_forward"):
         cuda_kernels.kernel("elementwise.cu", "relu_forward", dtype)
 
@@ -210,7 +229,7 @@ def test_launch_refuses_what_32_bit_indices_cannot_reach():
         pytest.fail("launched")
     huge = np.broadcast_to(np.zeros(1, np.float32), (2**31,))
     for args in [(huge, 1), (np.zeros(2), 2**31)]:
-        with pytest.raises(ValueError, match=r"cuda_kernels: .* 2,147,483,648 elements; the CUDA kernels "
+        with pytest.raises(ValueError, match=r"cuda.kernels: .* 2,147,483,648 elements; the CUDA kernels "
                                              r"index with 32-bit ints, so at most 2,147,483,647"):
             cuda_kernels.launch(fail, 4, args)
     calls = []
@@ -248,28 +267,26 @@ def shim_kernel_path(monkeypatch, cpu_kernels):  # noqa: F811
     """Send the ops down the kernel path on NumPy arrays, with the shim's kernels.
 
     Yields the names of the kernels launched, in order.  Only the lookup of a compiled
-    kernel (``_function``) and the test ``use_kernels`` are replaced: ``kernel``, ``launch``
-    and the wrappers are the real ones.
+    kernel (``_function``) and the one rule, ``backend.compute_path``, are replaced: ``kernel``,
+    ``launch`` and the wrappers are the real ones, and every op, loss and optimizer follows the
+    rule from that one place.
     """
     launches = []
     monkeypatch.setattr(cuda_kernels, "_function",
                         lambda file, full_name: ShimRawKernel(cpu_kernels[full_name], launches))
-    for module in DISPATCHING:
-        monkeypatch.setattr(module, "use_kernels", lambda x: True)
+    monkeypatch.setattr(backend, "compute_path", lambda x: "kernels")
     monkeypatch.setattr(IM2COL, "CHUNK_BYTES", 2000)     # several chunks per batch: out= buffers reused
     return launches
 
 
 def numpy_path(function, *args, **kwargs):
     """``function`` run on the NumPy path (outside the shim fixture's patching)."""
-    saved = [module.use_kernels for module in DISPATCHING]
+    saved = backend.compute_path
     try:
-        for module in DISPATCHING:
-            module.use_kernels = lambda x: False
+        backend.compute_path = lambda x: "numpy"
         return function(*args, **kwargs)
     finally:
-        for module, use in zip(DISPATCHING, saved):
-            module.use_kernels = use
+        backend.compute_path = saved
 
 
 def assert_same(actual, expected, dtype, exact=True):
@@ -357,8 +374,9 @@ def test_max_pool2d_on_the_kernel_path(shim_kernel_path, rng, dtype, shape, kern
     forward = lambda x: ops.max_pool2d_forward(x, kernel, stride)     # noqa: E731
     expected, numpy_cache = numpy_path(forward_backward, forward, ops.max_pool2d_backward, inputs)
     actual, cache = forward_backward(forward, ops.max_pool2d_backward, inputs)
-    assert cache[2].dtype == np.int32 and numpy_cache[2].dtype == np.uint8
-    np.testing.assert_array_equal(cache[2], numpy_cache[2])
+    assert cache.path == "kernels" and numpy_cache.path == "numpy"
+    assert cache.argmax.dtype == np.int32 and numpy_cache.argmax.dtype == np.uint8
+    np.testing.assert_array_equal(cache.argmax, numpy_cache.argmax)
     assert_same(actual, expected, dtype)
     # A cache from the NumPy forward still goes to the NumPy backward, and vice versa.
     dy = random_array(rng, actual[0].shape, dtype)
@@ -372,7 +390,8 @@ def test_relu_and_sigmoid_on_the_kernel_path(shim_kernel_path, rng, dtype):
     x.flat[::7] = 0
     expected, numpy_cache = numpy_path(forward_backward, ops.relu_forward, ops.relu_backward, [x])
     actual, cache = forward_backward(ops.relu_forward, ops.relu_backward, [x])
-    assert cache[0].dtype == dtype and numpy_cache[0].dtype == bool
+    assert cache.path == "kernels" and cache.mask is None and cache.output.dtype == dtype
+    assert numpy_cache.path == "numpy" and numpy_cache.output is None and numpy_cache.mask.dtype == bool
     assert_same(actual, expected, dtype)
     dy = random_array(rng, x.shape, dtype)
     np.testing.assert_array_equal(ops.relu_backward(dy, numpy_cache), numpy_path(ops.relu_backward, dy, cache))
@@ -403,13 +422,11 @@ def test_losses_on_the_kernel_path(shim_kernel_path, monkeypatch, rng, dtype, lo
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_adam_on_the_kernel_path(shim_kernel_path, rng, dtype):
-    """Three steps with weight decay, one kernel launch per parameter per step; a parameter
-    that is not C-contiguous takes the array operations instead (the kernel works in place)."""
+    """Three steps with weight decay, one kernel launch per parameter per step."""
     shapes = [(3, 4), (5,), (2, 3, 3)]
     results = []
     for run in (numpy_path, lambda f, *a: f(*a)):
         params = [Parameter(random_array(np.random.default_rng(1), shape, dtype)) for shape in shapes]
-        params.append(Parameter(random_array(np.random.default_rng(2), (6, 4), dtype)[:, ::2]))
         adam = optim.Adam(params, lr=0.01, weight_decay=0.05)
         gradients = np.random.default_rng(3)
         for _ in range(3):
@@ -420,6 +437,16 @@ def test_adam_on_the_kernel_path(shim_kernel_path, rng, dtype):
     assert shim_kernel_path == [f"adam_update_{'f32' if dtype == np.float32 else 'f64'}"] * 3 * len(shapes)
     for kernel_value, numpy_value in zip(*reversed(results)):
         np.testing.assert_allclose(kernel_value, numpy_value, rtol=RTOL[dtype], atol=RTOL[dtype])
+
+
+def test_adam_refuses_a_non_contiguous_parameter_on_the_kernel_path(shim_kernel_path):
+    """The kernel updates a parameter in place through its address: a strided view is refused
+    with a message, never sent down another path behind the caller's back."""
+    strided = Parameter(np.zeros((6, 4), np.float32)[:, ::2])
+    adam = optim.Adam([Parameter(np.zeros(3, np.float32)), strided])
+    with pytest.raises(ValueError, match=r"Adam.step: parameter 1 \(shape \(6, 2\)\) is not "
+                                         r"C-contiguous"):
+        adam.step()
 
 
 def test_grid_stride_loops_with_few_blocks(shim_kernel_path, monkeypatch, rng):

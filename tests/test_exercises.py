@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 
 from unet_from_scratch import exercises as ex
-from unet_from_scratch import lessons, ops
+from unet_from_scratch.teaching import mistakes
+from unet_from_scratch import ops
+from unet_from_scratch.teaching import student as lessons
 
 
 def stub(*args):
@@ -208,13 +210,13 @@ MISTAKES = [
     (ex.check_dice_coefficient, lambda p, t: 0.0 if p.sum() + t.sum() == 0 else dice(p, t), "the convention is 1"),
     (ex.check_contributing_windows, lambda y, k, s, p, o: windows(y, k, s, 0, o),
      r"for row 0, kernel 3, stride 1, padding 1 \(6 windows\) the pairs \(i, oy\) are \[\(0, 1\), \(1, 0\)\], yours are \[\(0, 0\)\]"),
-    (ex.check_conv2d_backward, lambda dy, x, w, s, p: (ex._dx_with_unflipped_kernel(dy, w, x.shape, s, p),) +
+    (ex.check_conv2d_backward, lambda dy, x, w, s, p: (mistakes.dx_with_unflipped_kernel(dy, w, x.shape, s, p),) +
      tuple(conv2d_backward_by_loops(dy, x, w, s, p)[1:]), "used w without flipping it"),
-    (ex.check_conv2d_backward, lambda dy, x, w, s, p: ex._gradients_with_unpermuted_dy(dy, x, w, s, p) +
+    (ex.check_conv2d_backward, lambda dy, x, w, s, p: mistakes.gradients_with_unpermuted_dy(dy, x, w, s, p) +
      (dy.sum(axis=(0, 2, 3)),), "reshaped dy .* straight to"),
     (ex.check_numerical_gradient, lambda f, x, eps: 2 * central_differences(f, x, eps), "divided by eps instead of 2 eps"),
     (ex.check_max_pool2d_backward, to_last_maximum, "to the last tied maximum"),
-    (ex.check_rle_encode, lambda mask: ex._shift_starts(rle(mask), -1) if mask.any() else "", "starts are 0-based"),
+    (ex.check_rle_encode, lambda mask: mistakes.shift_starts(rle(mask), -1) if mask.any() else "", "starts are 0-based"),
 ]
 
 

@@ -1,7 +1,7 @@
 """On a GPU (marked ``gpu``; skipped cleanly elsewhere): the CUDA kernel path of the ops.
 
 * every ``.cu`` file compiles under NVRTC (CuPy's RawModule) and every kernel loads with
-  :data:`cuda_kernels.BLOCK` threads per block;
+  :data:`cuda.kernels.BLOCK` threads per block;
 * every op with a kernel gives NumPy's numbers on both GPU paths ("kernels" and "cupy"),
   float32 to 1e-5 and float64 to 1e-12 relative, and really takes the path asked for;
 * the gradient checks pass in float64 on the kernel path, op by op and for a whole U-Net;
@@ -18,7 +18,7 @@ from unet_from_scratch import losses, ops, optim, train
 from unet_from_scratch.backend import asnumpy, get_array_module, gpu_path_set, to_device
 from unet_from_scratch.gradcheck import elementwise_check, module_check
 from unet_from_scratch.model import UNet
-from unet_from_scratch.ops import cuda_kernels
+from unet_from_scratch.cuda import kernels as cuda_kernels
 from conftest import distinct_values, random_array
 
 pytestmark = pytest.mark.gpu
@@ -114,7 +114,7 @@ def test_im2col_and_col2im_match_numpy_with_non_contiguous_input(path, rng, dtyp
 def test_max_pool2d_matches_numpy(path, rng, dtype, shape, kernel, stride):
     cpu, gpu, cache = run_on_both(lambda x: ops.max_pool2d_forward(x, kernel, stride), ops.max_pool2d_backward,
                                   [distinct_values(rng, shape, dtype)])
-    assert cache[2].dtype == (np.int32 if path == "kernels" else np.uint8)     # the path really taken
+    assert cache.path == path and cache.argmax.dtype == (np.int32 if path == "kernels" else np.uint8)
     assert_matches(cpu, gpu, dtype)
 
 
@@ -130,7 +130,7 @@ def test_relu_matches_numpy(path, rng, dtype):
     x = random_array(rng, (2, 3, 5, 4), dtype)
     x.flat[::7] = 0
     cpu, gpu, cache = run_on_both(ops.relu_forward, ops.relu_backward, [x])
-    assert cache[0].dtype == (dtype if path == "kernels" else bool)
+    assert cache.path == path and (cache.mask is None) == (path == "kernels")
     assert_matches(cpu, gpu, dtype)
 
 
@@ -209,7 +209,8 @@ def training_steps(device, steps=1, path="kernels"):
     model = UNet(base_channels=4, depth=2, seed=0).to(device=device)
     optimizer = optim.Adam(model.parameters(), lr=1e-3)
     with gpu_path_set(path):
-        values = [train.train_step(model, optimizer, *losses.LOSSES["dice+bce"], x, t) for _ in range(steps)]
+        values = [float(train.train_step(model, optimizer, *losses.LOSSES["dice+bce"], x, t))
+                  for _ in range(steps)]
     return values, {name: asnumpy(value) for name, value in model.state_dict().items()}
 
 

@@ -1,10 +1,9 @@
 """Every backward pass -- fast and loop reference -- against central differences in float64."""
 
-import numpy as np
 import pytest
 
 from unet_from_scratch import ops, reference
-from unet_from_scratch.gradcheck import directional_check, elementwise_check
+from unet_from_scratch.gradcheck import OP_CASES, case_functions, directional_check, elementwise_check
 from conftest import distinct_values, random_array
 
 IMPLEMENTATIONS = {"fast": ops, "reference": reference}
@@ -52,17 +51,15 @@ def test_max_pool2d_gradients(rng, impl, kernel, stride):
 
 
 @pytest.mark.parametrize("impl", IMPLEMENTATIONS)
-def test_elementwise_op_gradients(rng, impl):
-    m = IMPLEMENTATIONS[impl]
-    x = random_array(rng, (2, 3, 4, 4)) * 3
-    x[np.abs(x) < 1e-3] = 0.5                         # keep clear of ReLU's kink at 0
-    check(m.relu_forward, m.relu_backward, [x], ["x"])
-    check(m.sigmoid_forward, m.sigmoid_backward, [x], ["x"])
-    check(m.bias_add_forward, m.bias_add_backward, [x, random_array(rng, (3,))], ["x", "b"])
+@pytest.mark.parametrize("case", OP_CASES, ids=[case.title for case in OP_CASES])
+def test_every_case_of_the_gradcheck_table(rng, impl, case):
+    """The cases ``unet-scratch gradcheck`` prints, on the fast ops and on the loops alike."""
+    forward, backward = case_functions(case, IMPLEMENTATIONS[impl])
+    check(forward, backward, case.draw(rng), case.names)
 
 
 @pytest.mark.parametrize("impl", IMPLEMENTATIONS)
-def test_concat_and_crop_gradients(rng, impl):
+def test_concat_of_three_and_an_uneven_crop(rng, impl):
     m = IMPLEMENTATIONS[impl]
     a, b, c = (random_array(rng, (2, k, 4, 5)) for k in (1, 3, 2))
     check(m.concat_forward, m.concat_backward, [a, b, c], ["a", "b", "c"])

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from unet_from_scratch import cli, lessons
+from unet_from_scratch.cli import command as cli
+from unet_from_scratch.teaching import student as lessons
 from unet_from_scratch.exercises import ExerciseError
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -170,7 +170,7 @@ def test_summary_lists_blocks_shapes_and_counts():
 
 def test_state_dict_loads_into_pytorch_position_by_position(rng):
     torch = pytest.importorskip("torch")
-    from unet_from_scratch.bench import torch_unet
+    from unet_from_scratch.bench.twin import torch_unet
     for padding, batch_norm, size in [("same", False, 32), ("valid", True, 44)]:
         ours = UNet(base_channels=4, depth=2, padding=padding, batch_norm=batch_norm, seed=4)
         theirs = torch_unet(base_channels=4, depth=2, padding=padding, batch_norm=batch_norm)

@@ -253,22 +253,22 @@ def one_param():
 
 
 @pytest.mark.parametrize("build, message", [
-    (lambda: SGD(one_param(), lr=0), r"SGD: lr must be > 0, got 0.0"),
-    (lambda: SGD(one_param(), lr=-0.1), r"SGD: lr must be > 0, got -0.1"),
-    (lambda: SGD(one_param(), lr=float("nan")), r"SGD: lr must be > 0, got nan"),
-    (lambda: SGD(one_param(), lr=0.1, momentum=-0.5), r"SGD: momentum must be >= 0, got -0.5"),
+    (lambda: SGD(one_param(), lr=0), r"SGD: lr must be a finite number > 0, got 0.0"),
+    (lambda: SGD(one_param(), lr=-0.1), r"SGD: lr must be a finite number > 0, got -0.1"),
+    (lambda: SGD(one_param(), lr=float("nan")), r"SGD: lr must be a finite number > 0, got nan"),
+    (lambda: SGD(one_param(), lr=0.1, momentum=-0.5), r"SGD: momentum must be a finite number >= 0, got -0.5"),
     (lambda: SGD(one_param(), lr=0.1, weight_decay=-1),
-     r"SGD: weight_decay must be >= 0, got -1.0"),
+     r"SGD: weight_decay must be a finite number >= 0, got -1.0"),
     (lambda: SGD(one_param(), lr=0.1, nesterov=True), r"SGD: nesterov=True needs momentum > 0"),
     (lambda: SGD([], lr=0.1), r"SGD: params is empty; give at least one Parameter"),
-    (lambda: Adam(one_param(), lr=0), r"Adam: lr must be > 0, got 0.0"),
+    (lambda: Adam(one_param(), lr=0), r"Adam: lr must be a finite number > 0, got 0.0"),
     (lambda: Adam(one_param(), betas=(1.0, 0.999)),
      r"Adam: betas must lie in \[0, 1\), got beta1=1.0"),
     (lambda: Adam(one_param(), betas=(0.9, -0.1)),
      r"Adam: betas must lie in \[0, 1\), got beta2=-0.1"),
     (lambda: Adam(one_param(), betas=0.9), r"Adam: betas must be a pair \(beta1, beta2\), got 0.9"),
-    (lambda: Adam(one_param(), eps=0), r"Adam: eps must be > 0, got 0.0"),
-    (lambda: Adam(one_param(), weight_decay=-0.1), r"Adam: weight_decay must be >= 0, got -0.1"),
+    (lambda: Adam(one_param(), eps=0), r"Adam: eps must be a finite number > 0, got 0.0"),
+    (lambda: Adam(one_param(), weight_decay=-0.1), r"Adam: weight_decay must be a finite number >= 0, got -0.1"),
     (lambda: Adam(iter([])), r"Adam: params is empty"),
 ])
 def test_bad_hyperparameters(build, message):
@@ -277,7 +277,7 @@ def test_bad_hyperparameters(build, message):
 
 
 @pytest.mark.parametrize("build, message", [
-    (lambda: SGD(one_param(), lr="0.1"), r"SGD: lr must be a number, got '0.1'"),
+    (lambda: SGD(one_param(), lr="0.1"), r"SGD: lr must be a real number, got str"),
     (lambda: SGD([np.zeros(2)], lr=0.1), r"SGD: params\[0\] is a ndarray, not a Parameter"),
     (lambda: Adam(one_param()[0]), r"Adam: params must be an iterable of Parameters"),
     (lambda: SGD(one_param(), lr=0.1, momentum=0.9, nesterov="yes"),

@@ -12,7 +12,7 @@ from skimage.io import imread
 from skimage.measure import label
 
 from unet_from_scratch.data import make_synthetic_ultrasound, otsu_baseline
-from unet_from_scratch.data.synthetic import otsu_masks
+from unet_from_scratch.data.baselines import otsu_masks
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(REPO, "data_scripts", "make_synthetic_ultrasound.py")

@@ -31,7 +31,7 @@ def test_network_geometry_matches_the_model(depth, geometry):
     first, period, margin = geometry
     for length in (first, first + period, first + 5 * period):
         assert model.output_size(length, length) == (length - margin,) * 2
-    assert model._output_length(first + 1) is None
+    assert model.output_length(first + 1) is None
     assert tiling.network_geometry(UNet(base_channels=1, depth=depth)) == (
         2 ** depth, 2 ** depth, 0)
 
@@ -53,7 +53,7 @@ def test_the_chosen_tiles_are_sizes_the_network_takes_at_multiples_of_the_period
     for length in (1, 5, 28, 37, 50, 101, 420, 580, 1000):
         for tile in (None, 100, 150, 300):
             rows = tiling.plan_axis(geometry, length, tiling.choose_tile(geometry, length, tile))
-            assert model._output_length(rows.tile_in) == rows.tile_out
+            assert model.output_length(rows.tile_in) == rows.tile_out
             assert np.all(rows.starts % geometry.period == 0)     # pooling grids line up
             assert rows.pad_before == geometry.margin // 2
             # the padded image holds exactly the last tile's input

@@ -1,4 +1,4 @@
-"""``unet-scratch train``, ``predict`` and ``evaluate`` on tiny settings, through ``cli.main``."""
+"""``unet-scratch train``, ``predict`` and ``evaluate`` on tiny settings, through ``cli.command.main``."""
 
 import csv
 import os
@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 from skimage import io as skio
 
-from unet_from_scratch import cli, jobs, train
+from unet_from_scratch import train
+from unet_from_scratch.cli import command as cli
+from unet_from_scratch.cli import data as cli_data
 from unet_from_scratch.data.synthetic import make_synthetic_ultrasound
 from unet_from_scratch.model import UNet
 from unet_from_scratch.submission import read_submission, rle_decode
@@ -87,7 +89,7 @@ def test_ctrl_c_during_training_says_how_to_resume(tmp_path, capsys, monkeypatch
 def test_usage_errors_are_one_line_without_traceback(argv, message, tmp_path, capsys,
                                                      monkeypatch):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(jobs, "gpu_available", lambda: False)
+    monkeypatch.setattr(cli_data, "gpu_available", lambda: False)
     status, out, err = run(argv + ["--quiet"] if argv[0] == "train" else argv, capsys)
     assert status == 2
     assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err

@@ -1,21 +1,27 @@
 """unet_from_scratch: a U-Net written from scratch in NumPy and CuPy, for teaching.
 
-Layers, bottom to top (nothing imports anything above it):
+Layers, bottom to top (nothing imports anything above it; no import cycle):
 
-    backend     NumPy or CuPy: get_array_module, to_device, asnumpy, gpu_available;
-                the GPU path switch (gpu_path, set_gpu_path, gpu_path_set)
+    backend     NumPy or CuPy: get_array_module, to_device, asnumpy, gpu_available; the GPU
+                path switch (gpu_path, set_gpu_path, gpu_path_set) and compute_path, the one
+                rule that says which code an op runs
+    checks      the validators every layer shares, and their messages
     reference   the definitions, as plain Python loops
+    cuda        the CUDA kernels (.cu) and their loader, for the ops, the losses and Adam
     ops         the fast kernels, one file per op, forward/backward pairs
-    gradcheck   finite-difference checks (elementwise, directional, whole modules)
+    gradcheck   finite-difference checks (elementwise, directional, whole modules) and the
+                table of op cases
     nn, model   Modules with explicit forward/backward; the UNet
     losses      soft Dice and binary cross-entropy on logits
     metrics     Dice and IoU on hard masks (Kaggle convention: both empty -> 1)
     optim       SGD and Adam
-    data        synthetic ultrasound; reading and writing image files
-    train       fit, predict, checkpoints (tiling: the valid network's overlap-tile prediction)
-    cli, jobs, netcheck, bench, viz
-                the command line (``unet-scratch``), the network gradient report,
-                the benchmarks and the figures
+    data        synthetic ultrasound, the real data sets, image files, augmentation
+    train       fit, predict, checkpoints (tiling: the valid network's overlap-tile
+                prediction; submission: the Kaggle run-length encoding)
+    teaching    the lessons' exercise checkers and the student-version generator
+    cli, bench, netcheck, viz
+                the command line (``unet-scratch``), the benchmarks, the network gradient
+                report and the figures
 
 A first run::
 

@@ -13,9 +13,10 @@ a driver, or without a device) simply has no GPU: :func:`gpu_available`
 returns ``False`` and never raises.
 
 On CuPy arrays the ops have two GPU paths, chosen by :func:`gpu_path`: "kernels" (the
-hand-written CUDA kernels of ``ops/cuda``, the default) and "cupy" (the same NumPy-style
-code as on the CPU, run by CuPy), so that the two can be compared.  NumPy arrays always
-take the NumPy code, whatever the switch says.
+hand-written CUDA kernels of the ``cuda`` package, the default) and "cupy" (the same
+NumPy-style code as on the CPU, run by CuPy), so that the two can be compared.  NumPy
+arrays always take the NumPy code, whatever the switch says.  :func:`compute_path` is the
+one rule that applies this to an array.
 """
 
 import contextlib
@@ -26,6 +27,7 @@ import numpy as np
 
 DEVICES = ("cpu", "cuda")
 GPU_PATHS = ("kernels", "cupy")
+PATHS = ("numpy",) + GPU_PATHS          # what compute_path answers
 GPU_PATH_VARIABLE = "UNET_SCRATCH_GPU_PATH"
 
 _gpu_path = None        # set by set_gpu_path; None: follow the environment variable
@@ -162,7 +164,13 @@ def gpu_path_set(name):
         set_gpu_path(previous)
 
 
-def use_kernels(x):
-    """True when ``x`` is a CuPy array and the GPU path is "kernels": the test at every
-    dispatch point of the ops.  Never true for a NumPy array (the switch is not even read)."""
-    return is_cupy_array(x) and gpu_path() == "kernels"
+def compute_path(x):
+    """Which code an op runs on ``x``: "numpy" for a NumPy array; for a CuPy array the GPU
+    path, "kernels" (the CUDA kernels of ``cuda/``) or "cupy" (the NumPy-style code run by
+    CuPy), as :func:`gpu_path` says at this call.
+
+    This is the one rule: every op asks it once per forward pass and records the answer in
+    its cache, so its backward pass takes the same path whatever the switch says by then.
+    For a NumPy array the switch is not even read.
+    """
+    return gpu_path() if is_cupy_array(x) else "numpy"

@@ -22,11 +22,12 @@ last layer gives raw logits.  ``LOSSES`` maps the names "dice", "bce" and "dice+
 their ``(forward, backward)`` pairs, for a command-line ``--loss`` option.
 """
 
-import numbers
-
-from .backend import get_array_module, is_array, use_kernels
-from .ops import cuda_kernels, sigmoid_backward, sigmoid_forward
-from .ops._checks import check_array, check_same_dtype_and_device, check_same_shape_batch
+from . import backend
+from .backend import get_array_module, is_array
+from .checks import (check_array, check_non_negative, check_number, check_positive,
+                     check_same_dtype_and_device, check_same_shape_batch)
+from .cuda import kernels
+from .ops import sigmoid_backward, sigmoid_forward
 
 REDUCTIONS = ("image", "batch")
 
@@ -78,20 +79,20 @@ def dice_loss_backward(dloss, cache):
         (dlogits, None): dlogits of the logits' shape and dtype; no gradient for the targets.
     """
     dice_cache, sigmoid_cache = cache
-    dloss = _check_dloss("dice_loss_backward", dloss, sigmoid_cache)
+    dloss = _check_dloss("dice_loss_backward", dloss, sigmoid_cache.output)
     return sigmoid_backward(_soft_dice_grad(dloss, dice_cache), sigmoid_cache), None
 
 
 def _soft_dice(p, targets, smooth, reduction):
     """``1 - mean_g dice_g`` of probabilities ``p``, a 0-d array of p's dtype, and a cache.
 
-    On CuPy arrays (GPU path "kernels") the three sums per group come from one CUDA kernel
-    (``ops/cuda/elementwise.cu``) that adds chunks of each group, then one small sum.
+    On the GPU path "kernels" the three sums per group come from one CUDA kernel
+    (``cuda/elementwise.cu``) that adds chunks of each group, then one small sum.
     """
     groups = p.shape[0] if reduction == "image" else 1
     p_g, t_g = p.reshape(groups, -1), targets.reshape(groups, -1)
-    if use_kernels(p):
-        intersection, sum_p, sum_t = cuda_kernels.dice_partial_sums(p_g, t_g)
+    if backend.compute_path(p) == "kernels":
+        intersection, sum_p, sum_t = kernels.dice_partial_sums(p_g, t_g)
     else:
         intersection, sum_p, sum_t = (p_g * t_g).sum(axis=1), p_g.sum(axis=1), t_g.sum(axis=1)
     denominator = sum_p + sum_t + smooth                # S_g + s, shape (groups,)
@@ -170,8 +171,8 @@ def dice_bce_loss_forward(logits, targets, dice_weight=0.5, bce_weight=0.5, smoo
     op = "dice_bce_loss_forward"
     _check_logits_and_targets(op, logits, targets)
     smooth = _check_dice_options(op, smooth, reduction)
-    dice_weight = _check_weight(op, "dice_weight", dice_weight)
-    bce_weight = _check_weight(op, "bce_weight", bce_weight)
+    dice_weight = check_non_negative(op, "dice_weight", dice_weight)
+    bce_weight = check_non_negative(op, "bce_weight", bce_weight)
     if dice_weight == 0 and bce_weight == 0:
         raise ValueError(f"{op}: dice_weight and bce_weight are both 0; the loss would be 0")
     p, sigmoid_cache = sigmoid_forward(logits)
@@ -191,7 +192,7 @@ def dice_bce_loss_backward(dloss, cache):
         (dlogits, None): dlogits of the logits' shape and dtype; no gradient for the targets.
     """
     dice_weight, dice_cache, bce_weight, targets, sigmoid_cache = cache
-    p = sigmoid_cache
+    p = sigmoid_cache.output
     dloss = _check_dloss("dice_bce_loss_backward", dloss, p)
     d_dice = sigmoid_backward(dice_weight * _soft_dice_grad(dloss, dice_cache), sigmoid_cache)
     return d_dice + bce_weight * _bce_grad(dloss, p, targets), None
@@ -220,38 +221,17 @@ def _check_logits_and_targets(op, logits, targets):
 
 def _check_dice_options(op, smooth, reduction):
     """Return ``smooth`` as a Python float after checking it and ``reduction``."""
-    smooth = _check_positive(op, "smooth", smooth)
+    smooth = check_positive(op, "smooth", smooth)
     if reduction not in REDUCTIONS:
         raise ValueError(f"{op}: reduction must be one of {REDUCTIONS}, got {reduction!r}")
     return smooth
-
-
-def _check_number(op, name, value):
-    """A real number (not a bool) as a Python float: a NumPy float64 scalar would upcast float32."""
-    if not isinstance(value, numbers.Real) or isinstance(value, bool):
-        raise TypeError(f"{op}: {name} must be a real number, got {type(value).__name__}")
-    return float(value)
-
-
-def _check_positive(op, name, value):
-    value = _check_number(op, name, value)
-    if not 0 < value < float("inf"):
-        raise ValueError(f"{op}: {name} must be a finite number > 0, got {value!r}")
-    return value
-
-
-def _check_weight(op, name, value):
-    value = _check_number(op, name, value)
-    if not 0 <= value < float("inf"):
-        raise ValueError(f"{op}: {name} must be a finite number >= 0, got {value!r}")
-    return value
 
 
 def _check_dloss(op, dloss, like):
     """``dloss`` as something to multiply ``like`` by without changing its dtype or device:
     a Python float, or the given 0-d array of ``like``'s dtype on ``like``'s device."""
     if not is_array(dloss):
-        return _check_number(op, "dloss", dloss)
+        return check_number(op, "dloss", dloss)
     if dloss.ndim != 0:
         raise ValueError(f"{op}: dloss must be a number or a 0-d array (the loss is a scalar), "
                          f"got dloss.shape={tuple(dloss.shape)}")

@@ -20,12 +20,10 @@ per-pixel work stays on that device; only the N per-image counts come back to th
 so the results are NumPy arrays and Python floats.
 """
 
-import numbers
-
 import numpy as np
 
 from .backend import asnumpy, get_array_module, is_array
-from .ops._checks import check_same_shape_batch
+from .checks import check_number, check_same_shape_batch
 
 TARGET_THRESHOLD = 0.5
 
@@ -91,7 +89,6 @@ def _check_inputs(op, pred, target, threshold):
                         f"{get_array_module(target).__name__}")
     check_same_shape_batch(op, pred, "pred", target, "target",
                            layout="(N, H, W) or (N, C, H, W)")
-    if not isinstance(threshold, numbers.Real) or isinstance(threshold, bool):
-        raise TypeError(f"{op}: threshold must be a real number, got {type(threshold).__name__}")
+    threshold = check_number(op, "threshold", threshold)
     if not abs(threshold) < float("inf"):
         raise ValueError(f"{op}: threshold must be finite, got {threshold!r}")

@@ -21,12 +21,11 @@ border of one pixel, the output is smaller than the input, and each skip is
 center-cropped to the decoder's size before the concatenation.
 """
 
-import numbers
-
 import numpy as np
 
 from . import nn, ops
-from .backend import get_array_module
+from .backend import to_device
+from .checks import check_int
 
 PADDINGS = ("same", "valid")
 
@@ -51,7 +50,7 @@ class UNet(nn.Module):
                  batch_norm=False, dropout=0.0, seed=0):
         super().__init__()
         in_channels, out_channels, base_channels, depth, seed = (
-            _whole_number(name, value) for name, value in (
+            check_int("UNet", name, value) for name, value in (
                 ("in_channels", in_channels), ("out_channels", out_channels),
                 ("base_channels", base_channels), ("depth", depth), ("seed", seed)))
         batch_norm, dropout = bool(batch_norm), float(dropout)   # plain types: config is JSON
@@ -104,7 +103,7 @@ class UNet(nn.Module):
         return tuple(self._check_axis(size, name) for size, name in ((height, "height"),
                                                                      (width, "width")))
 
-    def _output_length(self, size):
+    def output_length(self, size):
         """Output length along one axis for input length ``size``, or None if it does not fit
         (a pooling would meet an odd length, or a feature map would vanish)."""
         loss = 0 if self.config["padding"] == "same" else 4     # two valid 3x3 convs per block
@@ -123,10 +122,10 @@ class UNet(nn.Module):
         return size
 
     def _check_axis(self, size, name):
-        out = self._output_length(size)
+        out = self.output_length(size)
         if out is not None:
             return out
-        fitting = [s for s in range(max(1, size - 64), size + 65) if self._output_length(s)]
+        fitting = [s for s in range(max(1, size - 64), size + 65) if self.output_length(s)]
         nearest = min(fitting, key=lambda s: abs(s - size)) if fitting else "none within 64"
         raise ValueError(f"UNet: with depth {self.config['depth']} and padding "
                          f"'{self.config['padding']}', an input {name} of {size} does not fit "
@@ -196,9 +195,8 @@ class UNet(nn.Module):
         was_training = self.training
         self.eval()                  # no batch-norm statistics are updated by the zeros
         try:
-            xp = get_array_module(self.head.weight.data)          # the model's device
-            self.forward(xp.zeros((batch, self.config["in_channels"], height, width),
-                                  self.head.weight.data.dtype), trace=rows)
+            zeros = np.zeros((batch, self.config["in_channels"], height, width), self.dtype)
+            self.forward(to_device(zeros, self.device), trace=rows)
         finally:
             self.train(was_training)
         lines = [f"UNet({', '.join(f'{k}={v!r}' for k, v in self.config.items())})",
@@ -206,13 +204,6 @@ class UNet(nn.Module):
         lines += [f"{name:<14} {str(shape):<22} {count:>12,}" for name, shape, count in rows]
         lines.append(f"{'total':<14} {'':<22} {self.num_parameters():>12,}")
         return "\n".join(lines)
-
-
-def _whole_number(name, value):
-    """``value`` as a plain int (a NumPy integer too); a float or a bool is refused."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"UNet: {name} must be an int, got {value!r}")
-    return int(value)
 
 
 def _traced(trace, name, module, x):

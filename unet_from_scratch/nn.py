@@ -16,7 +16,7 @@ backward: a module remembers only its last forward pass.
 import numpy as np
 
 from . import ops
-from .backend import asnumpy, get_array_module, to_device
+from .backend import device_of, get_array_module, to_device
 
 
 class Parameter:
@@ -149,6 +149,19 @@ class Module:
             for name, buffer in list(module._buffers.items()):
                 module.register_buffer(name, _convert(buffer, device, dtype))
         return self
+
+    @property
+    def device(self):
+        """Where the parameters live, "cpu" or "cuda" (that of the first parameter; "cpu" for
+        a module without any)."""
+        parameters = self.parameters()
+        return device_of(parameters[0].data) if parameters else "cpu"
+
+    @property
+    def dtype(self):
+        """The dtype of the parameters (that of the first; float32 for a module without any)."""
+        parameters = self.parameters()
+        return parameters[0].data.dtype if parameters else np.dtype(np.float32)
 
     def modules(self):
         """This module and all its descendants, depth first."""

@@ -17,8 +17,10 @@ The state follows the parameters: same dtype (float32 stays float32), same devic
 (NumPy or CuPy arrays, via ``xp = get_array_module(p.data)``).  Hyperparameters are
 kept as Python numbers, which NumPy and CuPy treat as "weak" scalars, so they never
 promote a float32 array to float64.  A step moves no data between host and device.
-On CuPy arrays (GPU path "kernels") Adam's update of each parameter is one CUDA kernel
-(``ops/cuda/optim.cu``) instead of a dozen array operations.
+On the GPU path "kernels" Adam's update of each parameter is one CUDA kernel
+(``cuda/optim.cu``) instead of a dozen array operations; it updates the parameter in
+place, so a parameter that is not C-contiguous is refused there rather than sent down
+another path.
 
 ``state_dict()`` format
 -----------------------
@@ -42,12 +44,13 @@ parameters and every shape match.
 """
 
 import math
-import numbers
 
 import numpy as np
 
-from .backend import get_array_module, use_kernels
-from .ops import cuda_kernels
+from . import backend
+from .backend import get_array_module
+from .checks import check_non_negative, check_number, check_positive
+from .cuda import kernels
 
 
 class Optimizer:
@@ -174,7 +177,8 @@ class Optimizer:
 
     def _zero_state(self):
         """Zero buffers of each parameter's shape, dtype and device, per buffer name."""
-        return {name: [get_array_module(p.data).zeros_like(p.data) for p in self.params]
+        return {name: [get_array_module(p.data).zeros(p.data.shape, p.data.dtype)   # C order
+                       for p in self.params]
                 for name in self._buffer_names()}
 
 
@@ -208,9 +212,9 @@ class SGD(Optimizer):
 
     def _check_hyperparameters(self, h):
         name = type(self).__name__
-        h["lr"] = _positive(name, "lr", h["lr"])
-        h["momentum"] = _non_negative(name, "momentum", h["momentum"])
-        h["weight_decay"] = _non_negative(name, "weight_decay", h["weight_decay"])
+        h["lr"] = check_positive(name, "lr", _scalar(h["lr"]))
+        h["momentum"] = check_non_negative(name, "momentum", _scalar(h["momentum"]))
+        h["weight_decay"] = check_non_negative(name, "weight_decay", _scalar(h["weight_decay"]))
         nesterov = _scalar(h["nesterov"])
         if nesterov not in (True, False) or not isinstance(nesterov, (bool, int)):
             raise TypeError(f"{name}: nesterov must be True or False, got {nesterov!r}")
@@ -277,14 +281,14 @@ class Adam(Optimizer):
 
     def _check_hyperparameters(self, h):
         name = type(self).__name__
-        h["lr"] = _positive(name, "lr", h["lr"])
+        h["lr"] = check_positive(name, "lr", _scalar(h["lr"]))
         for beta in ("beta1", "beta2"):
-            value = _number(name, beta, h[beta])
+            value = check_number(name, beta, _scalar(h[beta]))
             if not 0 <= value < 1:
                 raise ValueError(f"{name}: betas must lie in [0, 1), got {beta}={value!r}")
             h[beta] = value
-        h["eps"] = _positive(name, "eps", h["eps"])
-        h["weight_decay"] = _non_negative(name, "weight_decay", h["weight_decay"])
+        h["eps"] = check_positive(name, "eps", _scalar(h["eps"]))
+        h["weight_decay"] = check_non_negative(name, "weight_decay", _scalar(h["weight_decay"]))
 
     def _buffer_names(self):
         return ("exp_avg", "exp_avg_sq")
@@ -296,11 +300,13 @@ class Adam(Optimizer):
         bias1 = 1 - beta1 ** self.t              # Python floats: no array is promoted
         bias2 = 1 - beta2 ** self.t
         step_size = lr / bias1
-        for p, m, v in zip(self.params, self.state["exp_avg"], self.state["exp_avg_sq"]):
-            if use_kernels(p.data) and all(a.flags.c_contiguous for a in (p.data, m, v)):
-                # on the GPU: the whole update below in one kernel (ops/cuda/optim.cu)
-                cuda_kernels.adam_update(p.data, p.grad, m, v, step_size, beta1, beta2, eps,
-                                         math.sqrt(bias2), wd)
+        for i, (p, m, v) in enumerate(zip(self.params, self.state["exp_avg"],
+                                           self.state["exp_avg_sq"])):
+            if backend.compute_path(p.data) == "kernels":
+                # on the GPU: the whole update below in one kernel (cuda/optim.cu)
+                _check_contiguous(i, p.data)
+                kernels.adam_update(p.data, p.grad, m, v, step_size, beta1, beta2, eps,
+                                    math.sqrt(bias2), wd)
                 continue
             xp = get_array_module(p.data)
             g = p.grad
@@ -344,22 +350,9 @@ def _scalar(value):
     return value
 
 
-def _number(owner, name, value):
-    value = _scalar(value)
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{owner}: {name} must be a number, got {value!r}")
-    return float(value)
-
-
-def _positive(owner, name, value):
-    value = _number(owner, name, value)
-    if not value > 0:                             # also refuses NaN
-        raise ValueError(f"{owner}: {name} must be > 0, got {value!r}")
-    return value
-
-
-def _non_negative(owner, name, value):
-    value = _number(owner, name, value)
-    if not value >= 0:
-        raise ValueError(f"{owner}: {name} must be >= 0, got {value!r}")
-    return value
+def _check_contiguous(index, data):
+    """The Adam kernel updates a parameter in place through its first element's address."""
+    if not data.flags.c_contiguous:
+        raise ValueError(f"Adam.step: parameter {index} (shape {tuple(data.shape)}) is not "
+                         f"C-contiguous, and the CUDA kernel updates it in place; store it as "
+                         f"a contiguous array (xp.ascontiguousarray) or use the 'cupy' GPU path")

@@ -30,8 +30,9 @@ import re
 import numpy as np
 
 from .backend import asnumpy
+from .checks import check_height_width, is_int
+from .data.kaggle import KAGGLE_SIZE
 
-KAGGLE_SIZE = (420, 580)
 HEADER = "img,pixels"
 _INTEGER = re.compile(r"[0-9]+")
 
@@ -75,7 +76,7 @@ def rle_decode(text, shape):
     op = "rle_decode"
     if not isinstance(text, str):
         raise TypeError(f"{op}: text must be a str, got {type(text).__name__}")
-    height, width = _check_shape(op, shape)
+    height, width = check_height_width(op, "shape", shape)
     size = height * width
     tokens = text.split()
     bad = [token for token in tokens if not _INTEGER.fullmatch(token) or len(token) > 18]
@@ -116,8 +117,7 @@ def remove_small_masks(masks, min_pixels):
     """
     op = "remove_small_masks"
     masks = _check_masks(op, masks)
-    if not isinstance(min_pixels, numbers.Integral) or isinstance(min_pixels, bool) \
-            or min_pixels < 0:
+    if not is_int(min_pixels) or min_pixels < 0:
         raise ValueError(f"{op}: min_pixels must be an int >= 0, got {min_pixels!r}")
     counts = (masks != 0).reshape(len(masks), -1).sum(axis=1)
     kept = masks.copy()
@@ -151,7 +151,7 @@ def masks_for_submission(probabilities, shape=KAGGLE_SIZE, threshold=0.5, min_pi
         raise ValueError(f"{op}: probabilities must be a non-empty real array of shape (N, H, W) "
                          f"or (N, 1, H, W), got shape {probabilities.shape} and dtype "
                          f"{probabilities.dtype}")
-    height, width = _check_shape(op, shape)
+    height, width = check_height_width(op, "shape", shape)
     if not isinstance(threshold, numbers.Real) or isinstance(threshold, bool) \
             or not 0 <= threshold < 1:
         raise ValueError(f"{op}: threshold must be a number in [0, 1), got {threshold!r}")
@@ -277,15 +277,6 @@ def _check_binary(op, name, a):
                          f"(p > 0.5), divide 0/255 masks by 255")
 
 
-def _check_shape(op, shape):
-    """``(H, W)``, two ints >= 1."""
-    if (not isinstance(shape, (tuple, list)) or len(shape) != 2
-            or not all(isinstance(s, numbers.Integral) and not isinstance(s, bool) and s >= 1
-                       for s in shape)):
-        raise ValueError(f"{op}: shape must be (H, W), two ints >= 1, got {shape!r}")
-    return int(shape[0]), int(shape[1])
-
-
 def _check_runs(op, starts, lengths, ends, size, shape):
     """Runs within pixels 1..size, of positive length, increasing and not overlapping."""
     if len(starts) == 0:
@@ -321,7 +312,7 @@ def _check_ids(op, ids):
     for value in ids:
         if isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
             image_ids.append(int(value))
-        elif isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 0:
+        elif is_int(value) and value >= 0:
             image_ids.append(int(value))
         else:
             raise ValueError(f"{op}: ids must be integers >= 0 (or strings of digits), got "

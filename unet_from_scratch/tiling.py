@@ -53,9 +53,9 @@ def network_geometry(model):
     """The :class:`Geometry` of a UNet (the same along both axes)."""
     period = 2 ** model.config["depth"]
     first = 1
-    while model._output_length(first) is None:      # at most a few hundred steps
+    while model.output_length(first) is None:       # at most a few hundred steps
         first += 1
-    return Geometry(first, period, first - model._output_length(first))
+    return Geometry(first, period, first - model.output_length(first))
 
 
 def fitting_length(geometry, length, round_up=True):

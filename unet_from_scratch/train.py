@@ -16,7 +16,6 @@ one, so an interrupted run never leaves a half-written checkpoint.
 """
 
 import json
-import numbers
 import os
 import sys
 import time
@@ -25,7 +24,8 @@ import zipfile
 import numpy as np
 
 from . import losses, metrics, ops, optim, tiling
-from .backend import asnumpy, device_of, to_device
+from .backend import asnumpy, to_device
+from .checks import check_count
 from .data.npz import write_npz_atomically
 from .model import UNet
 
@@ -67,9 +67,9 @@ def check_data_set(images, masks, name, op="fit"):
 
 def crop_to(array, size):
     """Center-crop (N, C, H, W) to ``size`` = (h, w) -- the valid U-Net's output size, to
-    which ``fit`` crops the training masks (the network predicts the middle of its input)."""
-    top = (array.shape[2] - size[0]) // 2
-    left = (array.shape[3] - size[1]) // 2
+    which ``fit`` crops the training masks (the network predicts the middle of its input).
+    A view, cropped by the same rule as :func:`ops.center_crop_forward`."""
+    top, left = ops.center_crop_offsets(array.shape[2:], size)
     return array[:, :, top:top + size[0], left:left + size[1]]
 
 
@@ -172,8 +172,8 @@ def fit(model, train, val, epochs=10, batch_size=8, lr=1e-3, loss="dice+bce", op
     Returns:
         history: dict of lists "epoch", "loss", "val_dice", "seconds".
     """
-    _check_count("fit", "epochs", epochs)
-    _check_count("fit", "batch_size", batch_size)
+    check_count("fit", "epochs", epochs)
+    check_count("fit", "batch_size", batch_size)
     train_images, train_masks = check_data_set(*train, "train")
     val_images, val_masks = check_data_set(*val, "val")
     if loss not in losses.LOSSES:
@@ -204,9 +204,9 @@ def fit(model, train, val, epochs=10, batch_size=8, lr=1e-3, loss="dice+bce", op
                 images, masks = train_images[index], train_masks[index]
                 if augment is not None:
                     images, masks = augment(images, masks, rng)
-                value = train_step(model, opt, loss_forward, loss_backward,
-                                   to_device(images, device),
-                                   to_device(crop_to(masks, out_size), device))
+                value = float(train_step(model, opt, loss_forward, loss_backward,
+                                         to_device(images, device),
+                                         to_device(crop_to(masks, out_size), device)))
                 total += value * len(index)
                 seen += len(index)
                 bar.update(step, seen, total / seen)
@@ -233,7 +233,8 @@ def fit(model, train, val, epochs=10, batch_size=8, lr=1e-3, loss="dice+bce", op
 
 
 def train_step(model, optimizer, loss_forward, loss_backward, x, targets):
-    """One step: forward, loss, backward, update.  Returns the batch's loss as a float.
+    """One step: forward, loss, backward, update.  Returns the batch's loss, a 0-d array on
+    the model's device (``float(...)`` reads it; on a GPU that waits for the step to end).
 
     The loss's gradient with respect to itself is 1; ``loss_backward`` turns it into the
     gradient of the logits, which ``model.backward`` carries back to every parameter.
@@ -243,12 +244,7 @@ def train_step(model, optimizer, loss_forward, loss_backward, x, targets):
     dlogits, _ = loss_backward(1.0, cache)
     model.backward(dlogits)
     optimizer.step()
-    return float(value)
-
-
-def _check_count(op, name, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{op}: {name} must be an int >= 1, got {value!r}")
+    return value
 
 
 def last_checkpoint_path(checkpoint):
@@ -300,12 +296,12 @@ def predict(model, images, batch_size=8, device=None, tile=None):
     not take (it takes multiples of 2**depth) is first mirror-padded after its end (bottom
     and right) to the next size it takes, and the output is cropped back.
     """
-    _check_count("predict", "batch_size", batch_size)
+    check_count("predict", "batch_size", batch_size)
     images = as_batch_array(images, "images", "predict")
     if len(images) == 0:
         raise ValueError(f"predict: no images (images.shape={images.shape})")
     if device is None:
-        device = device_of(model.head.weight.data)
+        device = model.device
     model.eval()
 
     def run(x):

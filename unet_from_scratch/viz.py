@@ -13,7 +13,6 @@ red. An outline is the contour at level 0.5 of the 0/1 mask, drawn around the pi
 border is closed along the border.
 """
 
-import numbers
 import os
 
 import numpy as np
@@ -22,6 +21,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from .backend import asnumpy
+from .checks import check_count, is_int, is_real
 from .metrics import dice_per_image
 
 TRUE_COLOUR = "#22dd22"
@@ -49,7 +49,7 @@ def plot_history(history, path, baseline_dice=None, title=None):
         path, as given. The figure is 9 x 3.5 inches at 100 dpi: a 900 x 350 pixel PNG.
     """
     epochs, loss, val_dice = _check_history(history)
-    if baseline_dice is not None and not (_is_real(baseline_dice) and 0 <= baseline_dice <= 1):
+    if baseline_dice is not None and not (is_real(baseline_dice) and 0 <= baseline_dice <= 1):
         raise ValueError(f"plot_history: baseline_dice must be None or a number in [0, 1], "
                          f"got {baseline_dice!r}")
     fig = _figure((9, 3.5))
@@ -104,8 +104,8 @@ def plot_predictions(images, masks, probabilities, path, n=8, threshold=0.5, dic
     op = "plot_predictions"
     images, masks, probabilities = _check_stack(op, images=images, masks=masks,
                                                 probabilities=probabilities)
-    _check_count(op, "n", n)
-    if not _is_real(threshold) or not np.isfinite(threshold):
+    check_count(op, "n", n)
+    if not is_real(threshold) or not np.isfinite(threshold):
         raise ValueError(f"{op}: threshold must be a finite number, got {threshold!r}")
     if dice is None:
         dice = dice_per_image(probabilities, masks, threshold)
@@ -149,8 +149,8 @@ def plot_examples(images, masks, path, n=8, columns=4):
     """
     op = "plot_examples"
     images, masks = _check_stack(op, images=images, masks=masks)
-    _check_count(op, "n", n)
-    _check_count(op, "columns", columns)
+    check_count(op, "n", n)
+    check_count(op, "columns", columns)
     count = min(n, len(images))
     fig, axes = _image_grid(images.shape, count, columns)
     low, high = _grey_range(images)
@@ -190,9 +190,9 @@ def plot_augmentations(image, mask, augment, path, n=8, seed=0, columns=4):
     if not callable(augment):
         raise TypeError(f"{op}: augment must be callable as augment(images, masks, rng), "
                         f"got {type(augment).__name__}")
-    _check_count(op, "n", n)
-    _check_count(op, "columns", columns)
-    if not isinstance(seed, numbers.Integral) or isinstance(seed, bool) or seed < 0:
+    check_count(op, "n", n)
+    check_count(op, "columns", columns)
+    if not is_int(seed) or seed < 0:
         raise ValueError(f"{op}: seed must be an int >= 0, got {seed!r}")
     image, mask = (np.asarray(asnumpy(a)) for a in (image, mask))
     image, mask = (a[0] if a.ndim == 3 and a.shape[0] == 1 else a for a in (image, mask))
@@ -312,12 +312,6 @@ def _check_stack(op, **arrays):
     return checked
 
 
-def _check_count(op, name, value):
-    """An int >= 1 (not a bool)."""
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{op}: {name} must be an int >= 1, got {value!r}")
-
-
 def _check_history(history):
     """``(epoch, loss, val_dice)`` as float arrays from a history dict of equal-length lists."""
     op = "plot_history"
@@ -339,8 +333,3 @@ def _check_history(history):
         raise ValueError(f"{op}: history's 'epoch', 'loss' and 'val_dice' must be non-empty "
                          f"lists of one length, got lengths {lengths}")
     return columns["epoch"], columns["loss"], columns["val_dice"]
-
-
-def _is_real(value):
-    """Whether ``value`` is a real number (Python or NumPy), not a bool."""
-    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))

@@ -15,6 +15,7 @@ from collections import Counter
 
 import numpy as np
 
+from ..checks import is_int
 from .images import read_image, read_mask, resize
 
 IMAGE_EXTENSIONS = (".png", ".tif", ".tiff", ".jpg", ".jpeg")
@@ -25,7 +26,7 @@ def check_size(op, size):
     if size is None:
         return None
     sides = tuple(np.atleast_1d(size)) if np.ndim(size) <= 1 else ()
-    if len(sides) != 2 or not all(_is_int(s) and s >= 1 for s in sides):
+    if len(sides) != 2 or not all(is_int(s) and s >= 1 for s in sides):
         raise ValueError(f"{op}: size must be None or a pair (H, W) of ints >= 1, got {size!r}")
     return int(sides[0]), int(sides[1])
 
@@ -178,11 +179,6 @@ def _call(op, read, path):
 
 def _shape(array):
     return f"{array.shape[0]} x {array.shape[1]}"
-
-
-def _is_int(value):
-    """Whether ``value`` is an integer (Python or NumPy), not a bool."""
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
 def add_once(op, folder, table, key, name):

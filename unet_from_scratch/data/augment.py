@@ -42,10 +42,11 @@ The images are expected in [0, 1] (as :func:`unet_from_scratch.train.fit` requir
 masks must be 0/1. Dtypes and shapes are kept; the inputs are never modified in place.
 """
 
-import numbers
-
 import numpy as np
 from skimage.transform import resize, warp
+
+from ..checks import (check_finite, check_height_width, check_non_negative, check_number,
+                      check_positive, is_int)
 
 MODE = "reflect"
 
@@ -86,7 +87,7 @@ def rot90(images, masks, k=1):
     """
     op = "rot90"
     _check_pair(op, images, masks)
-    if not isinstance(k, numbers.Integral) or isinstance(k, bool):
+    if not is_int(k):
         raise TypeError(f"{op}: k must be an int, got {type(k).__name__}")
     height, width = images.shape[-2:]
     if k % 2 and height != width:
@@ -113,7 +114,7 @@ def shift_scale(images, masks, shift=(0.0, 0.0), scale=1.0):
     op = "shift_scale"
     _check_pair(op, images, masks)
     shift = _check_shift(op, shift)
-    scale = _check_positive(op, "scale", scale)
+    scale = check_positive(op, "scale", scale)
     if shift == (0.0, 0.0) and scale == 1.0:
         return images.copy(), masks.copy()
     points = _pixel_grid(images.shape[-2:])
@@ -160,8 +161,8 @@ def random_displacement(shape, sigma, grid=3, rng=0):
         float64 array of shape (2, H, W): ``(d_y, d_x)`` at every pixel.
     """
     op = "random_displacement"
-    height, width = _check_size(op, shape)
-    sigma = _check_non_negative(op, "sigma", sigma)
+    height, width = check_height_width(op, "shape", shape)
+    sigma = check_non_negative(op, "sigma", sigma)
     _check_grid(op, grid)
     coarse = _generator(op, rng).standard_normal((2, grid, grid)) * sigma
     return np.stack([resize(component, (height, width), order=3, mode="edge",
@@ -182,8 +183,8 @@ def brightness_contrast(images, brightness=0.0, contrast=1.0):
     """
     op = "brightness_contrast"
     images = _check_images(op, images)
-    brightness = _check_real(op, "brightness", brightness)
-    contrast = _check_non_negative(op, "contrast", contrast)
+    brightness = check_finite(op, "brightness", brightness)
+    contrast = check_non_negative(op, "contrast", contrast)
     dtype = images.dtype
     mean = images.mean(axis=(-2, -1), keepdims=True, dtype=np.float64)
     # k * image + (b + (1 - k) m): with k = 1 and b = 0 this is image * 1 + 0, exact.
@@ -245,9 +246,9 @@ class Augmenter:
         self.flip, self.rotate = bool(flip), bool(rotate)
         self.shift = _check_fraction(op, "shift", shift, upper_open=True)
         self.scale = _check_fraction(op, "scale", scale, upper_open=True)
-        self.brightness = _check_non_negative(op, "brightness", brightness)
+        self.brightness = check_non_negative(op, "brightness", brightness)
         self.contrast = _check_fraction(op, "contrast", contrast)
-        self.elastic_sigma = _check_non_negative(op, "elastic_sigma", elastic_sigma)
+        self.elastic_sigma = check_non_negative(op, "elastic_sigma", elastic_sigma)
         self.elastic_grid = _check_grid(op, elastic_grid)
         self.probability = _check_fraction(op, "probability", probability)
 
@@ -378,29 +379,8 @@ def _check_pair(op, images, masks, batch=False):
                          f"{values.tolist()}")
 
 
-def _check_real(op, name, value):
-    if not isinstance(value, numbers.Real) or isinstance(value, (bool, np.bool_)) \
-            or not np.isfinite(value):
-        raise ValueError(f"{op}: {name} must be a finite number, got {value!r}")
-    return float(value)
-
-
-def _check_non_negative(op, name, value):
-    value = _check_real(op, name, value)
-    if value < 0:
-        raise ValueError(f"{op}: {name} must be >= 0, got {value!r}")
-    return value
-
-
-def _check_positive(op, name, value):
-    value = _check_real(op, name, value)
-    if value <= 0:
-        raise ValueError(f"{op}: {name} must be > 0, got {value!r}")
-    return value
-
-
 def _check_fraction(op, name, value, upper_open=False):
-    value = _check_real(op, name, value)
+    value = check_number(op, name, value)
     if not (0 <= value < 1 if upper_open else 0 <= value <= 1):
         interval = "[0, 1)" if upper_open else "[0, 1]"
         raise ValueError(f"{op}: {name} must be a number in {interval}, got {value!r}")
@@ -409,7 +389,7 @@ def _check_fraction(op, name, value, upper_open=False):
 
 def _check_shift(op, shift):
     try:
-        values = tuple(float(_check_real(op, "shift", v)) for v in shift)
+        values = tuple(check_finite(op, "shift", v) for v in shift)
     except TypeError:
         values = ()
     if len(values) != 2:
@@ -418,24 +398,16 @@ def _check_shift(op, shift):
 
 
 def _check_grid(op, grid):
-    if not isinstance(grid, numbers.Integral) or isinstance(grid, bool) or grid < 2:
+    if not is_int(grid) or grid < 2:
         raise ValueError(f"{op}: the elastic grid must be an int >= 2, got {grid!r}")
     return int(grid)
-
-
-def _check_size(op, shape):
-    if (not isinstance(shape, (tuple, list)) or len(shape) != 2
-            or not all(isinstance(s, numbers.Integral) and not isinstance(s, bool) and s >= 1
-                       for s in shape)):
-        raise ValueError(f"{op}: shape must be (H, W), two ints >= 1, got {shape!r}")
-    return int(shape[0]), int(shape[1])
 
 
 def _generator(op, rng):
     """A Generator as given, or one made from an int seed."""
     if isinstance(rng, np.random.Generator):
         return rng
-    if isinstance(rng, numbers.Integral) and not isinstance(rng, bool) and rng >= 0:
+    if is_int(rng) and rng >= 0:
         return np.random.default_rng(rng)
     raise TypeError(f"{op}: rng must be a numpy.random.Generator or an int seed >= 0, "
                     f"got {rng!r}")

@@ -33,6 +33,8 @@ from skimage.color import rgb2gray
 from skimage.io import imread, imsave
 from skimage.transform import resize as skimage_resize
 
+from ..checks import is_int
+
 TIF_EXTENSIONS = (".tif", ".tiff")
 LOSSLESS_MASK_EXTENSIONS = (".png", ".tif", ".tiff")
 MASK_FOREGROUND_VALUES = (1, 255, 65535)
@@ -155,9 +157,9 @@ def resize(image, shape, order=1):
     if image.dtype.kind not in "biuf":
         raise TypeError(f"{op}: image must have a bool or numeric dtype, got {image.dtype}")
     shape = tuple(shape) if np.ndim(shape) == 1 else (shape,)
-    if len(shape) != 2 or not all(_is_int(s) and s >= 1 for s in shape):
+    if len(shape) != 2 or not all(is_int(s) and s >= 1 for s in shape):
         raise ValueError(f"{op}: shape must be a pair (H, W) of ints >= 1, got {shape!r}")
-    if not _is_int(order) or not 0 <= order <= 5:
+    if not is_int(order) or not 0 <= order <= 5:
         raise ValueError(f"{op}: order must be an int from 0 to 5, got {order!r}")
     output_shape = image.shape[:-2] + tuple(int(s) for s in shape)
     shrinking = any(new < old for new, old in zip(shape, image.shape[-2:]))
@@ -254,8 +256,3 @@ def _some_values(values, count=5):
     shown = ", ".join(f"{v:g}" if isinstance(v, float) else str(v)
                       for v in values[:count].tolist())
     return shown + (f" (and {values.size - count} more)" if values.size > count else "")
-
-
-def _is_int(value):
-    """Whether ``value`` is an integer (Python or NumPy), not a bool."""
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))

@@ -33,7 +33,7 @@ with a gain g that varies a little from image to image.
 
 What identifies the nerve is its *texture*, not its brightness: the bright rim is no brighter
 than the fascia bands, and its dark fascicles are no darker than the artery or the attenuated
-depths, so a threshold on intensity (see :func:`otsu_baseline`) scores badly while a small
+depths, so a threshold on intensity (see :func:`.baselines.otsu_baseline`) scores badly while a small
 U-Net learns the pattern.
 
 Randomness: image ``i`` of a set with seed ``s`` is drawn from ``SeedSequence([s, i])`` alone,
@@ -42,11 +42,12 @@ Each visual element draws from its own child stream of that sequence, so changin
 ``empty_fraction`` adds or removes a nerve without changing anything else in the picture.
 """
 
-import numbers
 from collections import namedtuple
 
 import numpy as np
-from skimage.filters import gaussian, threshold_otsu
+from skimage.filters import gaussian
+
+from ..checks import is_int
 
 # The share of Kaggle training images whose mask is empty (3,312 of 5,635 in the 2016 set).
 KAGGLE_EMPTY_FRACTION = 0.59
@@ -298,68 +299,16 @@ def log_compress(signal, rng, dynamic_range_db=40.0):
 
 
 # --------------------------------------------------------------------------------------------
-# The threshold baseline.
-# --------------------------------------------------------------------------------------------
-
-def otsu_masks(images, polarity="bright"):
-    """Threshold each image at its own Otsu threshold (``skimage.filters.threshold_otsu``).
-
-    Inputs:
-        images: array of shape (N, H, W).
-        polarity: "bright" predicts the pixels above the threshold, "dark" those at or below.
-    Returns:
-        masks of shape (N, H, W), the images' dtype, values 0 and 1.
-    """
-    images = np.asarray(images)
-    if images.ndim != 3:
-        raise ValueError(f"otsu_masks: images must be 3-D (N, H, W), "
-                         f"got images.shape={images.shape}")
-    if polarity not in ("bright", "dark"):
-        raise ValueError(f"otsu_masks: polarity must be 'bright' or 'dark', got {polarity!r}")
-    dtype = images.dtype if images.dtype.kind == "f" else np.float32
-    masks = np.zeros(images.shape, dtype=dtype)
-    for i, image in enumerate(images):
-        if image.min() == image.max():
-            continue  # a flat image has no threshold; predict nothing
-        above = image > threshold_otsu(image)
-        masks[i] = above if polarity == "bright" else ~above
-    return masks
-
-
-def otsu_baseline(images, masks=None):
-    """The intensity-threshold baseline: per-image Otsu masks with one polarity for the set.
-
-    With ``masks`` given, both polarities are tried and the one with the higher mean Dice
-    (Kaggle convention) is kept: an optimistic baseline, since it peeks at the labels once for
-    the whole set. Without ``masks``, "bright" is used: on these images the dark pixels are
-    mostly the attenuated depths, so "bright" is the better of two poor choices.
-
-    Inputs:
-        images: array of shape (N, H, W); masks: None or an array of the same shape.
-    Returns:
-        the predicted masks, shape (N, H, W), values 0 and 1.
-    """
-    if masks is None:
-        return otsu_masks(images, "bright")
-    masks = np.asarray(masks)
-    if masks.shape != np.shape(images):
-        raise ValueError(f"otsu_baseline: masks must have the images' shape {np.shape(images)}, "
-                         f"got masks.shape={masks.shape}")
-    candidates = [otsu_masks(images, polarity) for polarity in ("bright", "dark")]
-    return max(candidates, key=lambda pred: _mean_dice(pred, masks))
-
-
-# --------------------------------------------------------------------------------------------
 # Helpers.
 # --------------------------------------------------------------------------------------------
 
 def _check_arguments(n, size, empty_fraction, dtype):
     """Validate the arguments of :func:`make_synthetic_ultrasound`; return ``(H, W)``."""
     op = "make_synthetic_ultrasound"
-    if not isinstance(n, numbers.Integral) or isinstance(n, bool) or n < 0:
+    if not is_int(n) or n < 0:
         raise ValueError(f"{op}: n must be an int >= 0, got {n!r}")
-    sides = (size, size) if isinstance(size, numbers.Integral) else tuple(np.atleast_1d(size))
-    if (len(sides) != 2 or not all(isinstance(s, numbers.Integral) for s in sides)
+    sides = (size, size) if is_int(size) else tuple(np.atleast_1d(size))
+    if (len(sides) != 2 or not all(is_int(s) for s in sides)
             or min(sides) < MIN_SIZE):
         raise ValueError(f"{op}: size must be an int or a pair (H, W) of ints >= {MIN_SIZE}, "
                          f"got {size!r}")
@@ -375,7 +324,7 @@ def _seed_from(seed):
     """An int seed from an int >= 0 or a ``numpy.random.Generator`` (one draw)."""
     if isinstance(seed, np.random.Generator):
         return int(seed.integers(2**63))
-    if not isinstance(seed, numbers.Integral) or isinstance(seed, bool) or seed < 0:
+    if not is_int(seed) or seed < 0:
         raise ValueError(f"make_synthetic_ultrasound: seed must be an int >= 0 or a "
                          f"numpy.random.Generator, got {seed!r}")
     return int(seed)
@@ -463,11 +412,3 @@ def _place_beside(grid, artery, a, rng):
             return cy, cx
     return (float(np.clip(cy, margin, grid.height - margin)),
             float(np.clip(cx, margin, grid.width - margin)))
-
-
-def _mean_dice(pred, target):
-    """Mean over images of ``2|P∩T| / (|P|+|T|)``, 1 where both are empty (Kaggle)."""
-    pred, target = pred > 0.5, target > 0.5
-    overlap = (pred & target).sum(axis=(1, 2))
-    total = pred.sum(axis=(1, 2)) + target.sum(axis=(1, 2))
-    return float(np.where(total == 0, 1.0, 2 * overlap / np.maximum(total, 1)).mean())

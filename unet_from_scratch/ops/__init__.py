@@ -9,7 +9,7 @@ Every op has a loop definition with the same name and signature in
 
 from .batch_norm2d import batch_norm2d_backward, batch_norm2d_forward
 from .bias_add import bias_add_backward, bias_add_forward
-from .center_crop import center_crop_backward, center_crop_forward
+from .center_crop import center_crop_backward, center_crop_forward, center_crop_offsets
 from .concat import concat_backward, concat_forward
 from .conv2d import conv2d_backward, conv2d_forward
 from .conv_transpose2d import conv_transpose2d_backward, conv_transpose2d_forward
@@ -22,7 +22,7 @@ from .sigmoid import sigmoid_backward, sigmoid_forward
 __all__ = [
     "batch_norm2d_forward", "batch_norm2d_backward",
     "bias_add_forward", "bias_add_backward",
-    "center_crop_forward", "center_crop_backward",
+    "center_crop_forward", "center_crop_backward", "center_crop_offsets",
     "concat_forward", "concat_backward",
     "conv2d_forward", "conv2d_backward",
     "conv_transpose2d_forward", "conv_transpose2d_backward",

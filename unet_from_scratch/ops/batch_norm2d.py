@@ -29,7 +29,7 @@ The loop definition is :func:`unet_from_scratch.reference.batch_norm2d_forward`.
 """
 
 from ..backend import get_array_module
-from ._checks import check_array, check_image, check_same_dtype_and_device, check_upstream
+from ..checks import check_array, check_image, check_same_dtype_and_device, check_upstream
 
 
 def batch_norm2d_forward(x, gamma, beta, running_mean=None, running_var=None, training=True,

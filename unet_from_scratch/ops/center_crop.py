@@ -12,7 +12,7 @@ affect the output.
 """
 
 from ..backend import get_array_module
-from ._checks import check_image, check_upstream, pair
+from ..checks import check_image, check_upstream, pair
 
 
 def center_crop_forward(x, size):
@@ -32,9 +32,20 @@ def center_crop_forward(x, size):
     if h_out > h_in or w_out > w_in:
         raise ValueError(f"{op}: size {(h_out, w_out)} is larger than the input's spatial size "
                          f"{(h_in, w_in)} (x.shape={tuple(x.shape)})")
-    top, left = (h_in - h_out) // 2, (w_in - w_out) // 2
+    top, left = center_crop_offsets((h_in, w_in), (h_out, w_out))
     y = x[:, :, top:top + h_out, left:left + w_out].copy()
     return y, (x.shape, y.shape, y.dtype, top, left)
+
+
+def center_crop_offsets(input_size, output_size):
+    """``(top, left)``: where the central ``output_size`` (h_O, w_O) window of an
+    ``input_size`` (h_I, w_I) image starts -- ``floor((h_I - h_O) / 2)``, ``floor((w_I - w_O) / 2)``.
+
+    The one rule for every center crop in the package: this op, the training masks of a
+    valid network, and the PyTorch twin of the benchmarks.
+    """
+    (h_in, w_in), (h_out, w_out) = input_size, output_size
+    return (h_in - h_out) // 2, (w_in - w_out) // 2
 
 
 def center_crop_backward(dy, cache):

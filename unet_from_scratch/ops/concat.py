@@ -9,7 +9,7 @@ up-convolution and partly down the skip path to the encoder.
 """
 
 from ..backend import get_array_module
-from ._checks import check_image, check_same_dtype_and_device, check_upstream
+from ..checks import check_image, check_same_dtype_and_device, check_upstream
 
 
 def concat_forward(*xs):

@@ -27,13 +27,25 @@ passes work through the batch a few images at a time (:func:`image_chunks`),
 unfolding every chunk into the same buffer (:func:`chunk_buffer`) and writing
 the products into buffers with ``matmul(..., out=...)``.
 The loop definition is :func:`unet_from_scratch.reference.conv2d_forward`.
+
+The cache records the path the forward pass took (``cache.path``, from
+:func:`unet_from_scratch.backend.compute_path`), and the backward passes it on to im2col,
+col2im and the bias gradient.
 """
 
+from collections import namedtuple
+
+from .. import backend
 from ..backend import get_array_module
-from .bias_add import bias_gradient
-from ._checks import (check_bias, check_image, check_kernel, check_kernel_fits,
+from ..checks import (check_bias, check_image, check_kernel, check_kernel_fits,
                       check_same_dtype_and_device, check_upstream, pair)
+from .bias_add import bias_gradient
 from .im2col import buffer_view, chunk_buffer, col2im, im2col, image_chunks, output_size
+
+ConvCache = namedtuple("ConvCache", "path x w has_bias stride padding y_shape")
+ConvCache.__doc__ = """What the backward pass of a convolution (or a transposed one) needs:
+the path taken, the input and the weights themselves, whether there was a bias, the
+stride and padding as pairs, and the output's shape."""
 
 
 def conv2d_forward(x, w, b=None, stride=1, padding=0):
@@ -47,18 +59,19 @@ def conv2d_forward(x, w, b=None, stride=1, padding=0):
         padding: int or pair, >= 0 (zeros added on every side).
     Returns:
         y: (n, c_O, h_O, w_O) array of ``x``'s dtype.
-        cache: what :func:`conv2d_backward` needs; it holds ``x`` and ``w`` themselves,
-            so do not modify them in place before the backward pass.
+        cache: a :class:`ConvCache`; it holds ``x`` and ``w`` themselves, so do not
+            modify them in place before the backward pass.
     """
     op = "conv2d_forward"
     _check_conv2d_inputs(op, x, w, b)
     stride = pair(op, "stride", stride, 1)
     padding = pair(op, "padding", padding, 0)
     check_kernel_fits(op, x.shape[2:], w.shape[2:], padding)
-    y = conv2d_matmul(x, w, stride, padding)
+    path = backend.compute_path(x)
+    y = conv2d_matmul(x, w, stride, padding, path)
     if b is not None:
         y += b[:, None, None]
-    return y, (x, w, b is not None, stride, padding, y.shape)
+    return y, ConvCache(path, x, w, b is not None, stride, padding, y.shape)
 
 
 def conv2d_backward(dy, cache):
@@ -71,18 +84,18 @@ def conv2d_backward(dy, cache):
         dx: (n, c_I, h_I, w_I), dw: (c_O, c_I, k_h, k_w), db: (c_O,) or None when the
         forward had no bias.
     """
-    x, w, has_bias, stride, padding, y_shape = cache
+    path, x, w, has_bias, stride, padding, y_shape = cache
     check_upstream("conv2d_backward", dy, y_shape, x.dtype)
-    dx = conv2d_dx(dy, w, x.shape, stride, padding)
-    dw = conv2d_dw(x, dy, w.shape[2:], stride, padding)
-    db = bias_gradient(dy) if has_bias else None
+    dx = conv2d_dx(dy, w, x.shape, stride, padding, path)
+    dw = conv2d_dw(x, dy, w.shape[2:], stride, padding, path)
+    db = bias_gradient(dy, path) if has_bias else None
     return dx, dw, db
 
 
-# The three matrix products.  They take checked arguments (stride and padding as pairs)
-# and are shared with conv_transpose2d, which is this op run backwards.
+# The three matrix products.  They take checked arguments (stride and padding as pairs,
+# and the path to take) and are shared with conv_transpose2d, which is this op run backwards.
 
-def conv2d_matmul(x, w, stride, padding):
+def conv2d_matmul(x, w, stride, padding, path):
     """``Y = W @ im2col(x)``: the convolution without bias, (n, c_I, h_I, w_I) -> (n, c_O, h_O, w_O)."""
     xp = get_array_module(x)
     n, c_in, h_in, w_in = x.shape
@@ -97,14 +110,14 @@ def conv2d_matmul(x, w, stride, padding):
     for images in chunks:
         m = images.stop - images.start
         cols = im2col(x[images], (k_h, k_w), stride, padding,
-                      out=buffer_view(cols_buffer, (c_in, k_h, k_w, m, h_out, w_out)))
+                      out=buffer_view(cols_buffer, (c_in, k_h, k_w, m, h_out, w_out)), path=path)
         y_by_channel = xp.matmul(w_mat, cols.reshape(w_mat.shape[1], -1),
                                  out=buffer_view(y_buffer, (c_out, m * h_out * w_out)))
         y[images] = y_by_channel.reshape(c_out, m, h_out, w_out).transpose(1, 0, 2, 3)
     return y
 
 
-def conv2d_dx(dy, w, x_shape, stride, padding):
+def conv2d_dx(dy, w, x_shape, stride, padding, path):
     """``dx = col2im(W^T @ dY)``: the gradient with respect to the input, of shape ``x_shape``."""
     xp = get_array_module(dy)
     n, c_out, h_out, w_out = dy.shape
@@ -119,11 +132,11 @@ def conv2d_dx(dy, w, x_shape, stride, padding):
         dcols = xp.matmul(w_mat.T, dy_mat,
                           out=buffer_view(dcols_buffer, (w_mat.shape[1], m * h_out * w_out)))
         dx[images] = col2im(dcols.reshape(c_in, k_h, k_w, m, h_out, w_out), dx[images].shape,
-                            stride, padding)
+                            stride, padding, path)
     return dx
 
 
-def conv2d_dw(x, dy, kernel_size, stride, padding):
+def conv2d_dw(x, dy, kernel_size, stride, padding, path):
     """``dW = dY @ im2col(x)^T``: the gradient with respect to the weights, (c_O, c_I, k_h, k_w)."""
     xp = get_array_module(x)
     n, c_in = x.shape[:2]
@@ -135,7 +148,7 @@ def conv2d_dw(x, dy, kernel_size, stride, padding):
     for images in chunks:
         m = images.stop - images.start
         cols = im2col(x[images], kernel_size, stride, padding,
-                      out=buffer_view(cols_buffer, (c_in, k_h, k_w, m, h_out, w_out)))
+                      out=buffer_view(cols_buffer, (c_in, k_h, k_w, m, h_out, w_out)), path=path)
         dy_mat = dy[images].transpose(1, 0, 2, 3).reshape(c_out, -1)        # (c_O, m h_O w_O)
         dw_mat += dy_mat @ cols.reshape(dw_mat.shape[1], -1).T
     return dw_mat.reshape(c_out, c_in, k_h, k_w)

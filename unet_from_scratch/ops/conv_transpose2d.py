@@ -31,10 +31,11 @@ the windows do not overlap and each input pixel becomes a 2x2 block.  The loop
 definition is :func:`unet_from_scratch.reference.conv_transpose2d_forward`.
 """
 
-from .bias_add import bias_gradient
-from ._checks import (check_bias, check_image, check_kernel, check_same_dtype_and_device,
+from .. import backend
+from ..checks import (check_bias, check_image, check_kernel, check_same_dtype_and_device,
                       check_upstream, pair)
-from .conv2d import conv2d_dw, conv2d_dx, conv2d_matmul
+from .bias_add import bias_gradient
+from .conv2d import ConvCache, conv2d_dw, conv2d_dx, conv2d_matmul
 
 
 def conv_transpose2d_forward(x, w, b=None, stride=1, padding=0):
@@ -48,8 +49,8 @@ def conv_transpose2d_forward(x, w, b=None, stride=1, padding=0):
         padding: int or pair, >= 0 (rows/columns cropped from every side of the output).
     Returns:
         y: (n, c_O, h_O, w_O) array of ``x``'s dtype.
-        cache: what :func:`conv_transpose2d_backward` needs; it holds ``x`` and ``w``
-            themselves, so do not modify them in place before the backward pass.
+        cache: a :class:`~.conv2d.ConvCache`; it holds ``x`` and ``w`` themselves, so do
+            not modify them in place before the backward pass.
     """
     op = "conv_transpose2d_forward"
     _check_conv_transpose2d_inputs(op, x, w, b)
@@ -60,10 +61,11 @@ def conv_transpose2d_forward(x, w, b=None, stride=1, padding=0):
     h_out = _transposed_output_size(op, h_in, k_h, stride[0], padding[0], "height")
     w_out = _transposed_output_size(op, w_in, k_w, stride[1], padding[1], "width")
 
-    y = conv2d_dx(x, w, (n, c_out, h_out, w_out), stride, padding)
+    path = backend.compute_path(x)
+    y = conv2d_dx(x, w, (n, c_out, h_out, w_out), stride, padding, path)
     if b is not None:
         y += b[:, None, None]
-    return y, (x, w, b is not None, stride, padding, y.shape)
+    return y, ConvCache(path, x, w, b is not None, stride, padding, y.shape)
 
 
 def conv_transpose2d_backward(dy, cache):
@@ -76,11 +78,11 @@ def conv_transpose2d_backward(dy, cache):
         dx: (n, c_I, h_I, w_I), dw: (c_I, c_O, k_h, k_w), db: (c_O,) or None when the
         forward had no bias.
     """
-    x, w, has_bias, stride, padding, y_shape = cache
+    path, x, w, has_bias, stride, padding, y_shape = cache
     check_upstream("conv_transpose2d_backward", dy, y_shape, x.dtype)
-    dx = conv2d_matmul(dy, w, stride, padding)
-    dw = conv2d_dw(dy, x, w.shape[2:], stride, padding)
-    db = bias_gradient(dy) if has_bias else None
+    dx = conv2d_matmul(dy, w, stride, padding, path)
+    dw = conv2d_dw(dy, x, w.shape[2:], stride, padding, path)
+    db = bias_gradient(dy, path) if has_bias else None
     return dx, dw, db
 
 

@@ -12,7 +12,7 @@ so a CPU run and a GPU run with the same seed drop the same values.
 import numpy as np
 
 from ..backend import get_array_module
-from ._checks import check_array, check_upstream
+from ..checks import check_array, check_upstream
 
 
 def dropout_forward(x, p, rng, training=True):

@@ -22,16 +22,19 @@ pixel it was read from, so pixels shared by overlapping windows receive the sum
 of their contributions.  It needs no ``np.add.at``: within one kernel position
 the strided slice touches each pixel at most once, so a plain ``+=`` is exact.
 
-On CuPy arrays (GPU path "kernels") both run as one CUDA kernel each, from
-``cuda/im2col.cu``: im2col with one thread per column entry, col2im as a *gather* with
-one thread per pixel, adding its entries in the same (i, j) order as the loop below, so
-the two give the same bits.  col2im then returns a contiguous array instead of a view.
+On the GPU path "kernels" both run as one CUDA kernel each, from ``cuda/im2col.cu``:
+im2col with one thread per window position, col2im as a *gather* with one thread per
+pixel, adding its entries in the same (i, j) order as the loop below, so the two give the
+same bits.  col2im then returns a contiguous array instead of a view.  The convolutions
+pass the path their forward pass took (``path``); called on their own, both ask
+:func:`unet_from_scratch.backend.compute_path`.
 """
 
 import numpy as np
 
-from ..backend import get_array_module, use_kernels
-from . import cuda_kernels
+from .. import backend
+from ..backend import get_array_module
+from ..cuda import kernels
 
 # How much im2col unfolds at once.  Unfolding a whole batch multiplies the input's
 # size by k_h*k_w (a batch of 32 images 128x128 with 32 channels becomes 600 MB for a
@@ -82,7 +85,7 @@ def buffer_view(buffer, shape):
     return buffer[:size].reshape(shape)
 
 
-def im2col(x, kernel_size, stride, padding, out=None):
+def im2col(x, kernel_size, stride, padding, out=None, path=None):
     """Unfold the sliding windows of ``x`` into columns.
 
     Inputs:
@@ -91,6 +94,7 @@ def im2col(x, kernel_size, stride, padding, out=None):
             the caller has checked that the kernel fits in the padded input.
         out: None, or a C-contiguous (c, k_h, k_w, n, h_O, w_O) array of ``x``'s dtype
             to write the columns into (e.g. from :func:`buffer_view`).
+        path: "numpy", "cupy" or "kernels"; None: ``backend.compute_path(x)``.
     Returns:
         cols: (c, k_h, k_w, n, h_O, w_O) array of ``x``'s dtype (``out`` when given).
     """
@@ -106,8 +110,8 @@ def im2col(x, kernel_size, stride, padding, out=None):
                          f"{tuple(out.shape)} and {out.dtype}")
     else:
         cols = out
-    if use_kernels(x):
-        return cuda_kernels.im2col(x, cols, kernel_size, stride, padding)
+    if (path or backend.compute_path(x)) == "kernels":
+        return kernels.im2col(x, cols, kernel_size, stride, padding)
     if p_h or p_w:
         x = xp.pad(x, ((0, 0), (0, 0), (p_h, p_h), (p_w, p_w)))
     x_by_channel = x.transpose(1, 0, 2, 3)                   # (c, n, h, w), a view
@@ -117,21 +121,22 @@ def im2col(x, kernel_size, stride, padding, out=None):
     return cols
 
 
-def col2im(cols, input_shape, stride, padding):
+def col2im(cols, input_shape, stride, padding, path=None):
     """Fold columns back onto the image: the adjoint of :func:`im2col`.
 
     Inputs:
         cols: (c, k_h, k_w, n, h_O, w_O) array.
         input_shape: ``(n, c, h, w)``, the shape of the (unpadded) image.
         stride, padding: pairs of ints, as given to ``im2col``.
+        path: "numpy", "cupy" or "kernels"; None: ``backend.compute_path(cols)``.
     Returns:
         x: (n, c, h, w), ``x[n, c, y, x]`` = the sum of the ``cols`` entries read
         from that pixel; contributions that fall on the zero padding are dropped.
         A view (not contiguous; a new contiguous array on the kernel path): callers
         copy it into their output.
     """
-    if use_kernels(cols):
-        return cuda_kernels.col2im(cols, input_shape, stride, padding)
+    if (path or backend.compute_path(cols)) == "kernels":
+        return kernels.col2im(cols, input_shape, stride, padding)
     xp = get_array_module(cols)
     n, c, h, w = input_shape
     _, k_h, k_w, _, h_out, w_out = cols.shape

@@ -28,16 +28,24 @@ On CuPy arrays (GPU path "kernels") each pass is one CUDA kernel from ``cuda/poo
 the forward one thread per window, writing the maximum and its index; the backward a
 *gather*, one thread per input pixel.  That forward stores the argmax as int32 (the
 kernel's ``int*``) where the NumPy code stores uint8 (int64 for windows of more than 256
-positions); the backward takes the kernel whenever the cached argmax is int32, so it
-always reads the layout its own forward wrote, whatever the switch says in between.
+positions).  The cache says which path made it (``cache.path``), and the backward takes
+the same path, so it always reads the layout its own forward wrote, whatever the switch
+says in between.
 """
+
+from collections import namedtuple
 
 import numpy as np
 
-from ..backend import get_array_module, use_kernels
-from . import cuda_kernels
-from ._checks import check_image, check_kernel_fits, check_upstream, pair
+from .. import backend
+from ..backend import get_array_module
+from ..checks import check_image, check_kernel_fits, check_upstream, pair
+from ..cuda import kernels
 from .im2col import output_size
+
+PoolCache = namedtuple("PoolCache", "path x_shape dtype argmax kernel_size stride")
+PoolCache.__doc__ = """What :func:`max_pool2d_backward` needs: the path taken, the input's
+shape and dtype, each window's argmax and the window geometry."""
 
 
 def max_pool2d_forward(x, kernel_size=2, stride=None):
@@ -49,9 +57,9 @@ def max_pool2d_forward(x, kernel_size=2, stride=None):
         stride: int or pair, >= 1; defaults to ``kernel_size`` (PyTorch's default).
     Returns:
         y: (n, c, h_O, w_O) array of ``x``'s dtype.
-        cache: the input's shape and dtype, the argmax of each window (its index
-            in row-major order, 0 <= index < k_h k_w; uint8 or int64, or int32 from
-            the CUDA kernel) and the window geometry.
+        cache: a :class:`PoolCache`: the path taken, the input's shape and dtype, the
+            argmax of each window (its index in row-major order, 0 <= index < k_h k_w;
+            uint8 or int64, or int32 on the kernel path) and the window geometry.
     """
     op = "max_pool2d_forward"
     check_image(op, "x", x)
@@ -61,15 +69,16 @@ def max_pool2d_forward(x, kernel_size=2, stride=None):
     xp = get_array_module(x)
     h_out = output_size(x.shape[2], kernel_size[0], stride[0], 0)
     w_out = output_size(x.shape[3], kernel_size[1], stride[1], 0)
-    if use_kernels(x):
-        y, argmax = cuda_kernels.max_pool2d_forward(x, kernel_size, stride, (h_out, w_out))
-        return y, (x.shape, x.dtype, argmax, kernel_size, stride)
+    path = backend.compute_path(x)
+    if path == "kernels":
+        y, argmax = kernels.max_pool2d_forward(x, kernel_size, stride, (h_out, w_out))
+        return y, PoolCache(path, x.shape, x.dtype, argmax, kernel_size, stride)
 
     y = _window_position(x, 0, 0, stride, (h_out, w_out)).copy()
     for p, q in _positions(kernel_size)[1:]:
         xp.maximum(y, _window_position(x, p, q, stride, (h_out, w_out)), out=y)
     argmax = _first_argmax(x, y, kernel_size, stride)
-    return y, (x.shape, x.dtype, argmax, kernel_size, stride)
+    return y, PoolCache(path, x.shape, x.dtype, argmax, kernel_size, stride)
 
 
 def max_pool2d_backward(dy, cache):
@@ -85,10 +94,10 @@ def max_pool2d_backward(dy, cache):
     their ``dy`` to pixel ``(s_h i + p, s_w j + q)``: one strided slice per kernel
     position, as in ``col2im``, so overlapping windows add up and no pixel loop is needed.
     """
-    x_shape, dtype, argmax, kernel_size, stride = cache
+    path, x_shape, dtype, argmax, kernel_size, stride = cache
     check_upstream("max_pool2d_backward", dy, argmax.shape, dtype)
-    if argmax.dtype == cuda_kernels.ARGMAX_DTYPE:        # the CUDA forward wrote this cache
-        return cuda_kernels.max_pool2d_backward(dy, argmax, x_shape, kernel_size, stride)
+    if path == "kernels":
+        return kernels.max_pool2d_backward(dy, argmax, x_shape, kernel_size, stride)
     xp = get_array_module(dy)
     dx = xp.zeros(x_shape, dtype=dy.dtype)
     for index, (p, q) in enumerate(_positions(kernel_size)):

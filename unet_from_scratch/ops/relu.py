@@ -12,15 +12,23 @@ where ``x <= 0`` then gives NaN instead of 0, since inf * 0 = NaN; by then train
 diverged anyway).
 
 On CuPy arrays (GPU path "kernels") each pass is one CUDA kernel from
-``cuda/elementwise.cu``.  That forward caches its output ``y`` instead of the mask
-(``y > 0`` exactly where ``x > 0``, and ``y`` is kept alive by the next layer anyway);
-the backward takes the kernel whenever the cache holds a float array instead of a
-boolean mask, so it always reads what its own forward wrote.
+``cuda/elementwise.cu``.  That forward keeps its output ``y`` instead of the mask (``y > 0``
+exactly where ``x > 0``, and ``y`` is kept alive by the next layer anyway).  The cache says
+which path made it (``cache.path``, from :func:`unet_from_scratch.backend.compute_path`), so
+the backward reads what its own forward wrote, whatever the switch says in between.
 """
 
-from ..backend import get_array_module, use_kernels
-from . import cuda_kernels
-from ._checks import check_array, check_upstream
+from collections import namedtuple
+
+from .. import backend
+from ..backend import get_array_module
+from ..checks import check_array, check_upstream
+from ..cuda import kernels
+
+ReluCache = namedtuple("ReluCache", "path shape dtype mask output")
+ReluCache.__doc__ = """What :func:`relu_backward` needs: the path taken, the input's shape and
+dtype, and either the mask ``x > 0`` (paths "numpy" and "cupy"; ``output`` is None) or the
+output ``y`` (path "kernels"; ``mask`` is None)."""
 
 
 def relu_forward(x):
@@ -29,21 +37,21 @@ def relu_forward(x):
     Inputs:
         x: float array of any shape.
     Returns:
-        y: array of ``x``'s shape and dtype; cache: the mask ``x > 0`` (on the kernel path:
-        ``y`` itself, so do not modify ``y`` in place before the backward pass) and the dtype.
+        y: array of ``x``'s shape and dtype; cache: a :class:`ReluCache` (on the kernel path
+        it holds ``y`` itself, so do not modify ``y`` in place before the backward pass).
     """
     check_array("relu_forward", "x", x)
-    if use_kernels(x):
-        y = cuda_kernels.relu_forward(x)
-        return y, (y, x.dtype)
+    path = backend.compute_path(x)
+    if path == "kernels":
+        y = kernels.relu_forward(x)
+        return y, ReluCache(path, x.shape, x.dtype, None, y)
     xp = get_array_module(x)
-    return xp.maximum(x, 0), (x > 0, x.dtype)
+    return xp.maximum(x, 0), ReluCache(path, x.shape, x.dtype, x > 0, None)
 
 
 def relu_backward(dy, cache):
     """Gradient of :func:`relu_forward`: ``dy`` where the input was positive, else 0."""
-    positive, dtype = cache
-    check_upstream("relu_backward", dy, positive.shape, dtype)
-    if positive.dtype != bool:          # the CUDA forward cached its output y
-        return cuda_kernels.relu_backward(dy, positive)
-    return dy * positive
+    check_upstream("relu_backward", dy, cache.shape, cache.dtype)
+    if cache.path == "kernels":
+        return kernels.relu_backward(dy, cache.output)
+    return dy * cache.mask

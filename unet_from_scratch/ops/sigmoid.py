@@ -9,12 +9,19 @@ Written so that no ``exp`` ever overflows: with ``e = exp(-|x|)`` (always in
 warnings, in float32 and float64.
 
 On CuPy arrays (GPU path "kernels") each pass is one CUDA kernel from
-``cuda/elementwise.cu``, with the same two formulas; the cache is ``y`` on both paths.
+``cuda/elementwise.cu``, with the same two formulas.  The cache is ``y`` and the path that
+made it (``cache.path``), which the backward follows.
 """
 
-from ..backend import get_array_module, use_kernels
-from . import cuda_kernels
-from ._checks import check_array, check_upstream
+from collections import namedtuple
+
+from .. import backend
+from ..backend import get_array_module
+from ..checks import check_array, check_upstream
+from ..cuda import kernels
+
+SigmoidCache = namedtuple("SigmoidCache", "path output")
+SigmoidCache.__doc__ = """The path taken and the output ``y``, all the backward needs."""
 
 
 def sigmoid_forward(x):
@@ -23,23 +30,24 @@ def sigmoid_forward(x):
     Inputs:
         x: float array of any shape.
     Returns:
-        y: array of ``x``'s shape and dtype, in [0, 1]; cache: ``y`` itself, so do not
-            modify ``y`` in place before the backward pass.
+        y: array of ``x``'s shape and dtype, in [0, 1]; cache: a :class:`SigmoidCache`
+            holding ``y`` itself, so do not modify ``y`` in place before the backward pass.
     """
     check_array("sigmoid_forward", "x", x)
-    if use_kernels(x):
-        y = cuda_kernels.sigmoid_forward(x)
-        return y, y
+    path = backend.compute_path(x)
+    if path == "kernels":
+        y = kernels.sigmoid_forward(x)
+        return y, SigmoidCache(path, y)
     xp = get_array_module(x)
     e = xp.exp(-xp.abs(x))
     y = xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
-    return y, y
+    return y, SigmoidCache(path, y)
 
 
 def sigmoid_backward(dy, cache):
     """Gradient of :func:`sigmoid_forward`: ``dy * y * (1 - y)``."""
-    y = cache
+    y = cache.output
     check_upstream("sigmoid_backward", dy, y.shape, y.dtype)
-    if use_kernels(dy):
-        return cuda_kernels.sigmoid_backward(dy, y)
+    if cache.path == "kernels":
+        return kernels.sigmoid_backward(dy, y)
     return dy * y * (1 - y)

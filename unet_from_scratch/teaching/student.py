@@ -12,7 +12,7 @@ solution sits between two marker lines, as in nbgrader::
 every notebook in which each such block, markers included, becomes one line
 ``raise NotImplementedError("exercise")`` at the marker's indentation, and every output is
 cleared.  The checker cell after each exercise (``check_...(my_conv2d)``, from
-:mod:`unet_from_scratch.exercises`) then tells the student the exercise is not done yet.
+:mod:`unet_from_scratch.teaching.exercises`) then tells the student the exercise is not done yet.
 
 A notebook is read and written as plain JSON (the .ipynb format), so this needs no Jupyter
 package.
@@ -28,7 +28,7 @@ STUB = 'raise NotImplementedError("exercise")'
 
 def default_lessons_dir():
     """The ``lessons/`` folder beside the package (in a checkout or an editable install)."""
-    return Path(__file__).resolve().parent.parent / "lessons"
+    return Path(__file__).resolve().parents[2] / "lessons"
 
 
 def lesson_paths(lessons_dir):

@@ -1,9 +1,10 @@
-"""The CUDA kernels of ``ops/cuda/*.cu``, loaded by CuPy and called from the ops.
+"""The CUDA kernels of ``cuda/*.cu``, loaded by CuPy and called from the ops, the losses and
+the optimizer.
 
-The ops decide (with :func:`unet_from_scratch.backend.use_kernels`) whether to come here:
-only for CuPy arrays on the "kernels" GPU path.  Each function below takes the op's arrays,
-allocates the outputs, and launches one kernel; the math lives in the ``.cu`` files, whose
-comments say which thread computes what.
+The callers come here only when :func:`unet_from_scratch.backend.compute_path` says
+"kernels": for CuPy arrays on the "kernels" GPU path.  Each function below takes the
+arrays, allocates the outputs, and launches one kernel; the math lives in the ``.cu``
+files, whose comments say which thread computes what.
 
 A short guide to what happens on a GPU, for a reader new to CUDA:
 
@@ -42,7 +43,7 @@ import numpy as np
 
 from ..backend import get_array_module
 
-CUDA_DIR = Path(__file__).resolve().parent / "cuda"
+CUDA_DIR = Path(__file__).resolve().parent          # the .cu files lie beside this module
 
 # The C names of the kernels, without the _f32/_f64 suffix, and the file each lives in.
 KERNELS = {
@@ -66,13 +67,13 @@ DICE_CHUNK = 256            # elements each thread of dice_partial_sums adds up
 # --- loading and launching -----------------------------------------------------------------
 
 def source(file):
-    """The text of ``ops/cuda/<file>``, e.g. ``source("im2col.cu")``."""
+    """The text of ``cuda/<file>``, e.g. ``source("im2col.cu")``."""
     return (CUDA_DIR / file).read_text()
 
 
 @functools.lru_cache(maxsize=None)
 def module(file):
-    """The ``cupy.RawModule`` of ``ops/cuda/<file>``, built once per process.
+    """The ``cupy.RawModule`` of ``cuda/<file>``, built once per process.
 
     Building it only reads the source; NVRTC compiles it when the first kernel is looked up.
     (Written with one GPU per process in mind; CuPy loads a kernel on the device that is
@@ -87,10 +88,10 @@ def kernel(file, name, dtype):
     (a ``cupy.RawKernel``).  Other dtypes raise ``ValueError``."""
     dtype = np.dtype(dtype)
     if dtype not in SUFFIX:
-        raise ValueError(f"cuda_kernels.kernel: the CUDA kernels exist for float32 and float64 "
+        raise ValueError(f"cuda.kernels.kernel: the CUDA kernels exist for float32 and float64 "
                          f"only, got {dtype} for {name}")
     if name not in KERNELS.get(file, ()):
-        raise ValueError(f"cuda_kernels.kernel: no kernel {name!r} in {file!r}; "
+        raise ValueError(f"cuda.kernels.kernel: no kernel {name!r} in {file!r}; "
                          f"known: {KERNELS}")
     return _function(file, f"{name}_{SUFFIX[dtype]}")
 
@@ -112,7 +113,7 @@ def launch(kernel, total, args):
     for arg in args:
         size = int(arg) if isinstance(arg, (int, np.integer)) else arg.size
         if size > INT_MAX:
-            raise ValueError(f"cuda_kernels: {_name(kernel)} was given an array or size of {size:,} "
+            raise ValueError(f"cuda.kernels: {_name(kernel)} was given an array or size of {size:,} "
                              f"elements; the CUDA kernels index with 32-bit ints, so at most "
                              f"{INT_MAX:,} (2**31 - 1) -- use a smaller batch or image")
     if total == 0:
@@ -187,7 +188,7 @@ def max_pool2d_backward(dy, argmax, x_shape, kernel_size, stride):
     return dx
 
 
-# --- elementwise (ops/relu.py, ops/sigmoid.py) and the Dice sums (losses.py) ----------------
+# --- elementwise (ops/relu.py, ops/sigmoid.py, ops/bias_add.py) and the Dice sums (losses.py) --
 
 def _elementwise(name, *inputs):
     """A new array of ``inputs[0]``'s shape and dtype from the flat kernel ``name``, whose

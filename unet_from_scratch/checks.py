@@ -1,16 +1,22 @@
-"""Input checks shared by the ops.
+"""The validators every layer shares: arrays, dtypes, shapes, integers, counts, numbers.
 
-Every message names the op, what was expected and what was given, e.g.
+Every message names the op (or the function, or the option), what was expected and what
+was given, e.g.
 ``conv2d_forward: x has 3 channels but w expects 1 (x.shape=(8, 3, 96, 96), w.shape=(32, 1, 3, 3))``.
-A wrong *type* (not an array, not float32/float64, mixed dtypes) raises ``TypeError``;
-a wrong *value* (shape, size, stride) raises ``ValueError``.
+A wrong *type* (not an array, not float32/float64, mixed dtypes, a string for a number)
+raises ``TypeError``; a wrong *value* (shape, size, stride, a count below 1) raises
+``ValueError``.
+
+The number checks return the value converted (a Python ``int`` or ``float``), so that a
+NumPy scalar never slips into arithmetic with float32 arrays and upcasts them.
 """
 
+import math
 import numbers
 
 import numpy as np
 
-from ..backend import get_array_module, is_array
+from .backend import get_array_module, is_array
 
 FLOAT_DTYPES = (np.float32, np.float64)
 IMAGE_LAYOUT = "(N, C, H, W)"
@@ -102,11 +108,11 @@ def pair(op, name, value, minimum):
 
     Accepts an int or a pair of ints, as PyTorch does for kernel sizes, strides and padding.
     """
-    if _is_int(value):
+    if is_int(value):
         values = (value, value)
     else:
         values = tuple(value) if isinstance(value, (tuple, list)) else ()
-    if len(values) != 2 or not all(_is_int(v) for v in values):
+    if len(values) != 2 or not all(is_int(v) for v in values):
         raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
     if min(values) < minimum:
         raise ValueError(f"{op}: {name} must be >= {minimum}, got {value!r}")
@@ -121,6 +127,71 @@ def check_kernel_fits(op, input_size, kernel, padding):
                              f"{axis_name} {size} + 2*{p} = {size + 2 * p}")
 
 
-def _is_int(value):
-    """An int (NumPy ints included), but not a bool."""
+# --- numbers --------------------------------------------------------------------------------
+
+def is_int(value):
+    """An integer (Python or NumPy), but not a bool."""
     return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
+def is_real(value):
+    """A real number (Python or NumPy, integers included), but not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def check_int(op, name, value, minimum=None):
+    """``value`` as a plain ``int``; a float, a bool or anything else raises ``TypeError``, and
+    a value below ``minimum`` (when given) ``ValueError``."""
+    if not is_int(value):
+        raise TypeError(f"{op}: {name} must be an int, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{op}: {name} must be an int >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def check_height_width(op, name, value):
+    """``(H, W)``, a tuple or list of two ints >= 1 (an image's size), as a tuple of ints."""
+    if (not isinstance(value, (tuple, list)) or len(value) != 2
+            or not all(is_int(side) and side >= 1 for side in value)):
+        raise ValueError(f"{op}: {name} must be (H, W), two ints >= 1, got {value!r}")
+    return int(value[0]), int(value[1])
+
+
+def check_count(op, name, value):
+    """A count: an int >= 1 (epochs, a batch size, panels), returned as a plain ``int``.
+    Anything else -- 0, 2.5, True, "3" -- raises ``ValueError``."""
+    if not is_int(value) or value < 1:
+        raise ValueError(f"{op}: {name} must be an int >= 1, got {value!r}")
+    return int(value)
+
+
+def check_number(op, name, value):
+    """A real number (Python or NumPy; not a bool) as a Python ``float``; ``TypeError`` otherwise.
+    NaN and infinities pass: the callers that need a finite value say so in their bounds."""
+    if not is_real(value):
+        raise TypeError(f"{op}: {name} must be a real number, got {type(value).__name__}")
+    return float(value)
+
+
+def check_finite(op, name, value):
+    """A finite real number (a threshold, a brightness shift) as a ``float``."""
+    value = check_number(op, name, value)
+    if not math.isfinite(value):
+        raise ValueError(f"{op}: {name} must be a finite number, got {value!r}")
+    return value
+
+
+def check_positive(op, name, value):
+    """A finite real number > 0 (a learning rate, a smoothing term, a scale) as a ``float``."""
+    value = check_number(op, name, value)
+    if not 0 < value < math.inf:             # written so that NaN fails too
+        raise ValueError(f"{op}: {name} must be a finite number > 0, got {value!r}")
+    return value
+
+
+def check_non_negative(op, name, value):
+    """A finite real number >= 0 (a weight decay, a momentum, a loss weight) as a ``float``."""
+    value = check_number(op, name, value)
+    if not 0 <= value < math.inf:
+        raise ValueError(f"{op}: {name} must be a finite number >= 0, got {value!r}")
+    return value

@@ -1,132 +1,16 @@
-"""The command line: ``unet-scratch`` (also ``python -m unet_from_scratch``).
-
-    unet-scratch train            train a U-Net on synthetic ultrasound (the main job)
-    unet-scratch predict          segment image files with a checkpoint
-    unet-scratch evaluate         mean Dice and IoU of a checkpoint, per-image CSV
-    unet-scratch gradcheck        check every op's backward and a whole U-Net's gradient
-    unet-scratch bench            time a training step (and PyTorch's, when installed)
-
-The jobs behind train, predict and evaluate are in ``jobs.py``.
-"""
+"""The argument parser of ``unet-scratch``: one sub-command per job, each with the function
+that runs it (``set_defaults(run=...)``)."""
 
 import argparse
-import sys
-import time
 
-import numpy as np
-
-from . import __version__, jobs, ops
-from .gradcheck import directional_check, elementwise_check
-
-
-def op_checks(rng):
-    """One gradient check per op, at small U-Net-like shapes: (title, forward, backward, inputs, names)."""
-    def normal(*shape):
-        return rng.standard_normal(shape)
-
-    distinct = (rng.permutation(2 * 3 * 8 * 8) * 0.01).reshape(2, 3, 8, 8)   # no ties in a window
-    return [
-        ("conv2d 3x3, padding 1", lambda x, w, b: ops.conv2d_forward(x, w, b, padding=1),
-         ops.conv2d_backward, [normal(2, 3, 8, 8), normal(4, 3, 3, 3), normal(4)], ["x", "w", "b"]),
-        ("conv2d 3x3, stride 2, no padding", lambda x, w, b: ops.conv2d_forward(x, w, b, stride=2),
-         ops.conv2d_backward, [normal(2, 3, 9, 9), normal(4, 3, 3, 3), normal(4)], ["x", "w", "b"]),
-        ("conv_transpose2d 2x2, stride 2 (up-convolution)",
-         lambda x, w, b: ops.conv_transpose2d_forward(x, w, b, stride=2),
-         ops.conv_transpose2d_backward, [normal(2, 4, 4, 4), normal(4, 2, 2, 2), normal(2)],
-         ["x", "w", "b"]),
-        ("max_pool2d 2x2", lambda x: ops.max_pool2d_forward(x, 2), ops.max_pool2d_backward,
-         [distinct], ["x"]),
-        ("max_pool2d 3x3, stride 2 (overlapping)", lambda x: ops.max_pool2d_forward(x, 3, 2),
-         ops.max_pool2d_backward, [distinct], ["x"]),
-        ("concat along channels", ops.concat_forward, ops.concat_backward,
-         [normal(2, 3, 4, 4), normal(2, 2, 4, 4)], ["a", "b"]),
-        ("center_crop to 4x4", lambda x: ops.center_crop_forward(x, 4), ops.center_crop_backward,
-         [normal(2, 2, 7, 6)], ["x"]),
-        ("relu", ops.relu_forward, ops.relu_backward, [normal(2, 3, 4, 4)], ["x"]),
-        ("sigmoid", ops.sigmoid_forward, ops.sigmoid_backward, [normal(2, 3, 4, 4) * 4], ["x"]),
-        ("bias_add", ops.bias_add_forward, ops.bias_add_backward, [normal(2, 3, 4, 4), normal(3)],
-         ["x", "b"]),
-    ]
-
-
-def run_gradcheck(args):
-    """Print a gradient-check report for every op, then one for a whole small U-Net through the
-    loss, layer by layer (``--only`` picks one of the two); exit status 1 if any check failed."""
-    print(f"unet_from_scratch {__version__}: gradient checks in float64, seed {args.seed}\n",
-          flush=True)
-    failed = []
-    if args.only != "network" and not run_op_checks(args):
-        failed.append("ops")
-    if args.only != "ops" and not run_network_check(args):
-        failed.append("network")
-    if args.only is None:
-        print(f"\ngradcheck FAILED: {' and '.join(failed)}" if failed else
-              "\ngradcheck passed: every op and the whole network")
-    return 1 if failed else 0
-
-
-def run_op_checks(args):
-    """Print a gradient-check report for every op; True if all passed."""
-    check = {"elementwise": elementwise_check, "directional": directional_check}[args.method]
-    rng = np.random.default_rng(args.seed)
-    checks = op_checks(rng)
-    print(f"{args.method} gradient check of every op\n", flush=True)
-    failed = []
-    start = time.perf_counter()
-    for index, (title, forward, backward, inputs, names) in enumerate(checks, 1):
-        report = check(forward, backward, inputs, names, seed=args.seed,
-                       **_step_and_tolerances(args, eps=1e-5, rtol=1e-6, atol=0.0))
-        print(f"[{index}/{len(checks)}] {title}\n{report}\n", flush=True)
-        if not report.passed:
-            failed.append(title)
-    elapsed = time.perf_counter() - start
-    if failed:
-        print(f"{len(failed)} of {len(checks)} ops FAILED: {', '.join(failed)} ({elapsed:.1f} s)")
-        return False
-    print(f"all {len(checks)} ops passed ({elapsed:.1f} s)")
-    return True
-
-
-def run_network_check(args):
-    """Print the whole-network check (see netcheck.py), one line per parameter; True if it passed."""
-    from . import netcheck
-    from .gradcheck import DEFAULT_RTOL, MODULE_ATOL, MODULE_EPS
-    if args.only is None:
-        print()
-    check = netcheck.check_unet(depth=args.network_depth, padding=args.padding,
-                                batch_norm=args.batch_norm, seed=args.seed,
-                                **_step_and_tolerances(args, eps=MODULE_EPS, rtol=DEFAULT_RTOL,
-                                                       atol=MODULE_ATOL))
-    print(netcheck.format_network_check(check), flush=True)
-    return check.passed
-
-
-def _step_and_tolerances(args, eps, rtol, atol):
-    """--eps, --rtol and --atol where given, else the check's own defaults."""
-    return dict(eps=eps if args.eps is None else args.eps,
-                rtol=rtol if args.rtol is None else args.rtol,
-                atol=atol if args.atol is None else args.atol)
-
-
-def run_bench(args):
-    from . import bench
-    return bench.main(args.bench_args, prog="unet-scratch bench")
-
-
-def positive_int(text):
-    """argparse type: an int >= 1."""
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be an int >= 1, got {value}")
-    return value
-
-
-def non_negative_int(text):
-    """argparse type: an int >= 0."""
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be an int >= 0, got {value}")
-    return value
+from .. import __version__
+from ..bench import command as bench_command
+from ..losses import LOSSES
+from .arguments import non_negative_int, positive_int
+from .extras import run_augment_preview, run_lessons
+from .gradcheck import run_gradcheck
+from .predict import run_evaluate, run_predict
+from .train import run_train
 
 
 def build_parser():
@@ -177,16 +61,11 @@ def build_parser():
     add_augment_preview_parser(commands)
     add_lessons_parser(commands)
 
-    # bench has its own parser (unet_from_scratch/bench.py): everything after "bench" goes to it
-    bench = commands.add_parser(
-        "bench", help="time a training step and the ops; see 'unet-scratch bench --help'",
-        add_help=False)
-    bench.set_defaults(run=run_bench)
+    bench_command.add_parser(commands)      # its options live with the benchmarks
     return parser
 
 
 def add_train_parser(commands):
-    from .losses import LOSSES
     train = commands.add_parser(
         "train", help="train a U-Net (on synthetic ultrasound: a minute on a laptop CPU)",
         description="Train a U-Net on synthetic ultrasound or on real data. Prints the loss and "
@@ -244,7 +123,7 @@ def add_train_parser(commands):
     run.add_argument("--resume", nargs="?", const="", metavar="CHECKPOINT",
                      help="continue an interrupted run (default: DIR/checkpoint.last.npz)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
-    train.set_defaults(run=jobs.run_train)
+    train.set_defaults(run=run_train)
 
 
 def add_predict_parser(commands):
@@ -265,7 +144,7 @@ def add_predict_parser(commands):
                          help="also write the masks run-length encoded in the Kaggle "
                               "competition's format (images named {n}.tif)")
     predict.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
-    predict.set_defaults(run=jobs.run_predict)
+    predict.set_defaults(run=run_predict)
 
 
 def add_evaluate_parser(commands):
@@ -283,7 +162,7 @@ def add_evaluate_parser(commands):
                           "(default: next to the checkpoint, *_evaluation.csv)")
     evaluate.add_argument("--batch", type=positive_int, default=8)
     evaluate.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
-    evaluate.set_defaults(run=jobs.run_evaluate)
+    evaluate.set_defaults(run=run_evaluate)
 
 
 def add_augment_preview_parser(commands):
@@ -298,7 +177,7 @@ def add_augment_preview_parser(commands):
     preview.add_argument("--seed", type=int, default=0, help="(default: %(default)s)")
     preview.add_argument("--out", default="augmentation.png", metavar="FILE.png",
                          help="(default: %(default)s)")
-    preview.set_defaults(run=jobs.run_augment_preview)
+    preview.set_defaults(run=run_augment_preview)
 
 
 def add_lessons_parser(commands):
@@ -313,33 +192,3 @@ def add_lessons_parser(commands):
                          help="the instructor notebooks (default: the lessons/ folder of this "
                               "checkout)")
     lessons.set_defaults(run=run_lessons)
-
-
-def run_lessons(args):
-    from . import lessons
-    written = lessons.write_student_lessons(args.student, args.lessons_dir)
-    print(f"wrote {len(written)} student notebooks to {args.student}")
-    return 0
-
-
-def main(argv=None):
-    parser = build_parser()
-    args, extra_args = parser.parse_known_args(argv)
-    if args.command == "bench":
-        args.bench_args = extra_args
-    elif extra_args:
-        parser.error(f"unrecognized arguments: {' '.join(extra_args)}")
-    try:
-        return args.run(args)
-    except (ValueError, OSError) as error:    # bad input, or a file that cannot be written
-        if args.command == "bench":             # bench reports its own errors
-            raise
-        print(f"unet-scratch {args.command}: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

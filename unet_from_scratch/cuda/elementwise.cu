@@ -1,5 +1,6 @@
-// Elementwise kernels and per-image partial sums: the CUDA kernels behind
-// ops/bias_add.py, ops/relu.py, ops/sigmoid.py and the soft Dice loss in losses.py.
+// Elementwise kernels and partial sums: the CUDA kernels behind ops/relu.py, ops/sigmoid.py,
+// the bias gradient of ops/bias_add.py (which both convolutions share) and the soft Dice
+// loss in losses.py.
 //
 // (For what `__global__`, blockIdx, threadIdx and the grid-stride loop mean, and why the
 // sizes are 32-bit `int`s, see the opening comment of im2col.cu.  In short: each thread
@@ -7,34 +8,16 @@
 // those, so no two threads write the same memory and every run gives the same bits.)
 //
 // The elementwise kernels treat their arrays as flat: element e of the output depends on
-// element e of the inputs only (and, for the bias, on the channel that e lies in).
+// element e of the inputs only.
 
 // exp for float and for double under one name, so that the templates can call it.
 __device__ __forceinline__ float exp_of(float v) { return expf(v); }
 __device__ __forceinline__ double exp_of(double v) { return exp(v); }
 
 // ---------------------------------------------------------------------------------------
-// Bias + ReLU, fused: y[b, ci, i, j] = max(x[b, ci, i, j] + bias[ci], 0).
-//
-// One thread per element of x (n, c, h, w).  Element e lies in channel (e / (h w)) mod c,
-// because each channel's h*w pixels are contiguous and the channels repeat per image.
-// Doing the addition and the ReLU in one kernel reads x and writes y once, where two
-// separate kernels would write and re-read an intermediate array.
+// ReLU: y = max(x, 0), one thread per element.
 // `v < 0 ? 0 : v` keeps a NaN a NaN, as NumPy's `maximum` does.
-// relu_forward is the same without a bias.
 // ---------------------------------------------------------------------------------------
-template <typename T>
-__device__ void bias_relu_forward_impl(const T* __restrict__ x, const T* __restrict__ bias,
-                                       T* __restrict__ y, int n, int c, int hw)
-{
-    const int total = n * c * hw;
-    for (long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x; e < total;
-         e += (long long)blockDim.x * gridDim.x) {
-        const T v = x[e] + bias[((int)e / hw) % c];
-        y[e] = v < T(0) ? T(0) : v;
-    }
-}
-
 template <typename T>
 __device__ void relu_forward_impl(const T* __restrict__ x, T* __restrict__ y, int total)
 {
@@ -47,7 +30,7 @@ __device__ void relu_forward_impl(const T* __restrict__ x, T* __restrict__ y, in
 
 // ReLU backward: dx = dy where the output y was positive, else 0.  y > 0 exactly where
 // the ReLU's input was positive (the forward keeps positive values unchanged), so the
-// output is all the backward needs -- the fused forward never stores x + bias.
+// output is all the backward needs, and the forward keeps it (the next layer reads it anyway).
 template <typename T>
 __device__ void relu_backward_impl(const T* __restrict__ dy, const T* __restrict__ y,
                                    T* __restrict__ dx, int total)
@@ -159,13 +142,6 @@ __device__ void dice_partial_sums_impl(const T* __restrict__ p, const T* __restr
 }
 
 // The kernels a loader looks up by name: one per element type.
-extern "C" __global__ void bias_relu_forward_f32(const float* __restrict__ x, const float* __restrict__ bias,
-                                                 float* __restrict__ y, int n, int c, int hw)
-{ bias_relu_forward_impl<float>(x, bias, y, n, c, hw); }
-extern "C" __global__ void bias_relu_forward_f64(const double* __restrict__ x, const double* __restrict__ bias,
-                                                 double* __restrict__ y, int n, int c, int hw)
-{ bias_relu_forward_impl<double>(x, bias, y, n, c, hw); }
-
 extern "C" __global__ void relu_forward_f32(const float* __restrict__ x, float* __restrict__ y, int total)
 { relu_forward_impl<float>(x, y, total); }
 extern "C" __global__ void relu_forward_f64(const double* __restrict__ x, double* __restrict__ y, int total)

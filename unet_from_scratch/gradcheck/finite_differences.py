@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .backend import asnumpy, get_array_module, is_array
+from ..backend import asnumpy, get_array_module, is_array
 
 DEFAULT_EPS = 1e-5
 DEFAULT_RTOL = 1e-6

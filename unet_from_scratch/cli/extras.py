@@ -1,0 +1,32 @@
+"""``unet-scratch augment-preview`` (a figure of augmented training images) and
+``unet-scratch lessons`` (the student versions of the lesson notebooks)."""
+
+import numpy as np
+
+from ..data.augment import Augmenter
+from ..data.synthetic import make_synthetic_ultrasound
+from ..teaching import student
+from .data import DataOptions, data_sets
+
+
+def run_augment_preview(args):
+    """A PNG of one training image and its augmented versions (the default Augmenter)."""
+    from .. import viz          # matplotlib is imported only when a figure is drawn
+    if args.data == "synthetic":
+        images, masks = make_synthetic_ultrasound(1, 128, seed=args.seed, empty_fraction=0.0)
+    else:
+        options = DataOptions(data=args.data, seed=args.seed)
+        (images, masks), _ = data_sets(options, log=lambda line: print(f"reading   {line}"))
+        with_mask = np.flatnonzero(masks.max(axis=(1, 2)) > 0)
+        images, masks = (images[with_mask], masks[with_mask]) if len(with_mask) else (images,
+                                                                                    masks)
+    viz.plot_augmentations(images[0], masks[0], Augmenter(), args.out, n=args.n, seed=args.seed)
+    print(f"wrote {args.out}: the first panel is the original, the others augmented")
+    return 0
+
+
+def run_lessons(args):
+    """Write the student version of every lesson notebook into ``--student``."""
+    written = student.write_student_lessons(args.student, args.lessons_dir)
+    print(f"wrote {len(written)} student notebooks to {args.student}")
+    return 0
