@@ -184,3 +184,16 @@ def test_state_dict_loads_into_pytorch_position_by_position(rng):
         with torch.no_grad():
             expected = theirs(torch.from_numpy(x)).numpy()
         np.testing.assert_allclose(ours(x), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_a_module_says_where_its_parameters_live_and_their_dtype():
+    model = UNet(base_channels=2, depth=1, seed=0)
+    assert model.device == "cpu" and model.dtype == np.float32
+    assert model.to(dtype=np.float64).dtype == np.float64
+    assert nn.ReLU().device == "cpu" and nn.ReLU().dtype == np.float32    # no parameters
+
+
+def test_output_length_is_none_where_the_input_does_not_fit():
+    same, valid = UNet(base_channels=2, depth=2), UNet(base_channels=2, depth=2, padding="valid")
+    assert same.output_length(32) == 32 and same.output_length(30) is None
+    assert valid.output_length(44) == 4 and valid.output_length(43) is None
