@@ -21,17 +21,20 @@ def _nearest_existing(path):
     return current
 
 
-def check_folder(option, path):
-    """Refuse a folder ``path`` that is a file, or that cannot be written or created."""
+def check_folder(option, path, shown=None):
+    """Refuse a folder ``path`` that is a file, or that cannot be written or created;
+    ``shown`` is the path the user gave (for a file in that folder), default ``path``."""
+    shown = shown or path
     if os.path.exists(path) and not os.path.isdir(path):
-        raise UsageError(f"{option} {path}: is a file, not a folder")
+        what = "is a file, not a folder" if shown == path else f"cannot create it: {path} is a file"
+        raise UsageError(f"{option} {shown}: {what}")
     existing = _nearest_existing(path)
     if not os.path.isdir(existing):
-        raise UsageError(f"{option} {path}: cannot create it: {existing} is a file")
+        raise UsageError(f"{option} {shown}: cannot create it: {existing} is a file")
     if not os.access(existing, os.W_OK | os.X_OK):
         what = "cannot write into it" if existing == os.path.abspath(path) else \
             f"cannot create it: {existing} is not writable"
-        raise UsageError(f"{option} {path}: {what}")
+        raise UsageError(f"{option} {shown}: {what}")
 
 
 def check_file(option, path, force=False, force_option="--force"):
@@ -43,7 +46,7 @@ def check_file(option, path, force=False, force_option="--force"):
             raise UsageError(f"{option} {path}: exists; give {force_option} to replace it")
         if not os.access(path, os.W_OK):
             raise UsageError(f"{option} {path}: exists and cannot be written")
-    check_folder(option, os.path.dirname(path) or ".")
+    check_folder(option, os.path.dirname(path) or ".", shown=path)
 
 
 class OutputFolder:

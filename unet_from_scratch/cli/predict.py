@@ -26,6 +26,8 @@ def run_predict(args):
     model, _, meta = train.load_checkpoint(args.checkpoint, args.device)
     structure = STRUCTURES.get(parse_data(meta.get("run", {}).get("data", "synthetic"))[0],
                                "foreground")
+    if args.submission:
+        check_file("--submission", args.submission, args.force)
     ids = submission_ids(args.images) if args.submission else None
     outputs = mask_paths(args.images, args.out)
     check_folder("--out", args.out)
@@ -33,8 +35,6 @@ def run_predict(args):
     if existing and not args.force:
         raise UsageError(f"predict: {len(existing)} mask file(s) exist already, e.g. "
                          f"{', '.join(existing[:3])}; give --force to replace them")
-    if args.submission:
-        check_file("--submission", args.submission, args.force)
     images = read_images(args.images)
     print_scaling_note(args.checkpoint, meta)
     probabilities = train.predict_at_input_size(model, images, train.input_size_of(meta),

@@ -137,6 +137,8 @@ def resume_path(args, checkpoint):
     if args.resume is None:
         return None
     path = args.resume or train.last_checkpoint_path(checkpoint)
+    if os.path.isdir(path):
+        raise UsageError(f"--resume: {path}: is a folder, not a checkpoint file")
     if not os.path.isfile(path):
         raise UsageError(f"--resume: {path}: no such checkpoint (train into {args.out} first, "
                          f"or pass --resume PATH)")
