@@ -306,7 +306,7 @@ def test_predict_writes_a_kaggle_submission(trained, tmp_path, capsys):
         np.testing.assert_array_equal(rle_decode(rows[number], (42, 58)), written)
     status, _, err = run(["predict", os.path.join(trained, "checkpoint.npz"), paths[0],
                           str(tmp_path / "masks" / "10_mask.png"), "--out", str(tmp_path / "o"),
-                          "--submission", str(submission)], capsys)
+                          "--submission", str(submission), "--force"], capsys)
     assert status == 2 and "named like Kaggle's test set" in err
 
 
