@@ -159,14 +159,16 @@ def _resized(image, size):
     return image if image.shape[-2:] == tuple(size) else resize(image, tuple(size))
 
 
-def evaluate_dice(model, images, masks, batch_size=8, device=None, input_size=None):
+def evaluate_dice(model, images, masks, batch_size=8, device=None, input_size=None,
+                  progress=False):
     """Mean per-image Dice (Kaggle convention) of the thresholded predictions, at the
     images' full size, by :func:`predict_at_input_size`'s rule (with ``input_size`` None,
-    each image goes through at its own size)."""
+    each image goes through at its own size); a progress bar when it takes over 2 s."""
     images = as_image_batch(images, "images", "evaluate_dice")[:, 0]
     masks = as_batch_array(masks, "masks", "evaluate_dice")[:, 0]
     if masks.shape != images.shape:
         raise ValueError(f"evaluate_dice: masks must match the images, got masks of shape "
                          f"{masks.shape} for images of shape {images.shape}")
-    probabilities = predict_at_input_size(model, images, input_size, batch_size, device)
+    probabilities = predict_at_input_size(model, images, input_size, batch_size, device,
+                                          progress, "validation")
     return float(metrics.mean_dice(probabilities, masks))

@@ -149,7 +149,8 @@ def fit(model, train, val, epochs=10, batch_size=8, lr=1e-3, loss="dice+bce", op
 
         mean_loss = _train_epoch(model, opt, losses.LOSSES[loss], batches, batch_on_device,
                                  f"epoch {epoch}/{epochs}", progress, epoch, settings["lr"])
-        val_dice = evaluate_dice(model, val_images, val_masks, batch_size, device, input_size)
+        val_dice = evaluate_dice(model, val_images, val_masks, batch_size, device, input_size,
+                                 progress)
         history["epoch"].append(epoch)
         history["loss"].append(mean_loss)
         history["val_dice"].append(val_dice)
