@@ -63,15 +63,30 @@ def test_evaluate_scores_exactly_the_masks_predict_writes(checkpoint, tmp_path, 
 
 
 def test_fit_validates_images_of_another_size_by_the_same_rule(tmp_path):
-    """fit's validation Dice of 48x40 images equals evaluate_dice at the training size."""
+    """With input_size given, fit's validation Dice of 48x40 images is that of the images
+    resized to 32x32, predicted and resized back; the checkpoint records that size."""
     model = UNet(base_channels=4, depth=2)
     val = make_synthetic_ultrasound(4, (48, 40), seed=3)
+    path = str(tmp_path / "c.npz")
     history = train.fit(model, make_synthetic_ultrasound(8, 32, seed=2), val, epochs=1,
-                        progress=False, log=lambda line: None)
+                        progress=False, log=lambda line: None, input_size=(32, 32),
+                        checkpoint=path)
     probabilities = [train.predict(model, resize(image, (32, 32))[None])[0]
                      for image in val[0]]
     back = np.stack([resize(p, (48, 40)) for p in probabilities])
     assert history["val_dice"][0] == pytest.approx(float(metrics.mean_dice(back, val[1])))
+    assert train.load_checkpoint(path)[2]["input_size"] == [32, 32]
+
+
+def test_after_training_on_patches_fit_validates_whole_images_and_records_their_size(tmp_path):
+    model = UNet(base_channels=4, depth=2)
+    val = make_synthetic_ultrasound(2, 64, seed=3)
+    path = str(tmp_path / "c.npz")
+    history = train.fit(model, make_synthetic_ultrasound(8, 32, seed=2), val, epochs=1,
+                        progress=False, log=lambda line: None, checkpoint=path)
+    whole = train.predict(model, val[0])
+    assert history["val_dice"][0] == pytest.approx(float(metrics.mean_dice(whole, val[1])))
+    assert train.load_checkpoint(path)[2]["input_size"] == [64, 64]
 
 
 def test_standardized_training_predicts_files_as_it_predicts_the_arrays(tmp_path, capsys):

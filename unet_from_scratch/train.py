@@ -15,7 +15,7 @@ import numpy as np
 from . import losses, ops, optim
 from .backend import asnumpy, get_array_module, to_device
 from .checkpoints import load_checkpoint, save_checkpoint
-from .checks import check_bool, check_count, check_positive
+from .checks import check_bool, check_count, check_height_width, check_positive
 from .prediction import (as_batch_array, as_image_batch, evaluate_dice, input_size_of, predict,
                          predict_at_input_size)
 from .progress import ProgressBar, progress_stream
@@ -74,7 +74,7 @@ SYNC_EVERY = 16      # on a GPU, read the steps' losses and finiteness flags bac
 
 def fit(model, train, val, epochs=10, batch_size=8, lr=1e-3, loss="dice+bce", optimizer="adam",
         seed=0, device="cpu", augment=None, checkpoint=None, resume=None, progress=True,
-        log=print, run_info=None, standardize=False):
+        log=print, run_info=None, standardize=False, input_size=None):
     """Train ``model`` on ``train`` = (images, masks) and report the validation Dice each epoch.
 
     Inputs:
@@ -84,8 +84,8 @@ def fit(model, train, val, epochs=10, batch_size=8, lr=1e-3, loss="dice+bce", op
             The training images must be a size the network takes; for a
             padding="valid" model their masks are center-cropped to its (smaller) output.
             The validation images may be any size: they go through the model by the rule of
-            :func:`prediction.predict_at_input_size` (resized to ``run_info["input_size"]``,
-            or the training images' size), as ``unet-scratch predict`` and ``evaluate`` do.
+            :func:`prediction.predict_at_input_size`, as ``unet-scratch predict`` and
+            ``evaluate`` do (resized to ``input_size`` when given).
         epochs, batch_size, lr: as usual; ``loss`` one of ``losses.LOSSES`` ("dice",
             "bce", "dice+bce"); ``optimizer`` "adam" or "sgd" (momentum 0.9).
         seed: seeds the shuffling (and ``augment``'s generator).
@@ -102,6 +102,12 @@ def fit(model, train, val, epochs=10, batch_size=8, lr=1e-3, loss="dice+bce", op
         run_info: a JSON-serialisable dict stored in each checkpoint's meta under "run"
             (the command line keeps its options there, to resume; its "scaled_by" says
             how the images were scaled before fit, e.g. the loaders' [0, 1]).
+        input_size: (H, W), the size at which the model sees whole images: validation
+            images of another size are resized to it (and back).  Default:
+            ``run_info["input_size"]`` if given, else none -- the validation images go
+            through at their own size (whole images after training on patches).  The
+            checkpoints record it, or the validation images' size, as ``input_size``, to
+            which ``unet-scratch predict`` and ``evaluate`` bring image files.
         standardize: train on ``(x - mean) / std`` with the training images' mean and
             standard deviation; they are kept as ``model.input_scaling`` and in the
             checkpoints' meta, and ``predict`` applies them to what it is given.
@@ -125,7 +131,8 @@ def fit(model, train, val, epochs=10, batch_size=8, lr=1e-3, loss="dice+bce", op
     val_images, val_masks = check_data_set(val, "val")
     model.to(device=device)
     out_size = model.output_size(*train_images.shape[2:])
-    input_size = tuple((run_info or {}).get("input_size") or train_images.shape[2:])
+    input_size = input_size or (run_info or {}).get("input_size")
+    input_size = check_height_width("fit", "input_size", list(input_size)) if input_size else None
     train_images = _set_input_scaling(model, train_images, standardize, run_info)
     opt = OPTIMIZERS[optimizer](model.parameters(), lr=settings["lr"],
                                 **({"momentum": 0.9} if optimizer == "sgd" else {}))
@@ -163,7 +170,8 @@ def fit(model, train, val, epochs=10, batch_size=8, lr=1e-3, loss="dice+bce", op
             meta = {"epoch": epoch, "best_val_dice": best, "history": history, "loss": loss,
                     "optimizer": optimizer, "lr": settings["lr"], "seed": int(seed),
                     "batch_size": int(batch_size), "image_size": list(train_images.shape[2:]),
-                    "input_size": list(input_size), "input_scaling": model.input_scaling,
+                    "input_size": list(input_size or val_images.shape[2:]),
+                    "input_scaling": model.input_scaling,
                     "run": run_info or {}}
             save_checkpoint(last_checkpoint_path(checkpoint), model, opt, meta)
             if improved:
