@@ -16,8 +16,10 @@ Layers, bottom to top (nothing imports anything above it; no import cycle):
     metrics     Dice and IoU on hard masks (Kaggle convention: both empty -> 1)
     optim       SGD and Adam
     data        synthetic ultrasound, the real data sets, image files, augmentation
-    train       fit, predict, checkpoints (tiling: the valid network's overlap-tile
-                prediction; submission: the Kaggle run-length encoding)
+    train       fit (prediction: predict and the one rule for images of any size;
+                checkpoints: save and load, never non-finite; progress: the bar and its
+                ETA; tiling: the valid network's overlap-tile prediction; submission: the
+                Kaggle run-length encoding)
     teaching    the lessons' exercise checkers and the student-version generator
     cli, bench, netcheck, viz
                 the command line (``unet-scratch``), the benchmarks, the network gradient
