@@ -13,6 +13,7 @@ import numpy as np
 
 from unet_from_scratch import train
 from unet_from_scratch.cli import command as cli
+from unet_from_scratch.model import UNet
 
 EPOCHS = 30
 TINY = ["--size", "32", "--train-images", "16", "--val-images", "4", "--base-channels", "4",
@@ -58,6 +59,8 @@ def test_sigkill_at_random_moments_then_resume_gives_the_uninterrupted_weights(t
     finish = start(out, resume=True)
     finish.communicate()
     assert finish.returncode == 0, f"seed {seed}"
+    leftovers = [name for name in os.listdir(out) if name.endswith(".tmp.npz")]
+    assert leftovers == [], f"temporary files of killed writers left behind (seed {seed})"
 
     reference = str(tmp_path / "reference")
     assert cli.main(["train", *TINY, "--out", reference]) == 0
@@ -67,3 +70,16 @@ def test_sigkill_at_random_moments_then_resume_gives_the_uninterrupted_weights(t
     for name, value in expected.state_dict().items():
         np.testing.assert_array_equal(resumed.state_dict()[name], value,
                                       err_msg=f"{name} (kill seed {seed})")
+
+
+def test_a_killed_writers_temporary_file_is_removed_by_the_next_save(tmp_path):
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()                                  # a pid that no longer runs
+    path = str(tmp_path / "checkpoint.npz")
+    stale = tmp_path / f".checkpoint.npz.{gone.pid}.tmp.npz"
+    live = tmp_path / f".checkpoint.npz.{os.getppid()}.tmp.npz"    # its writer still runs
+    stale.write_bytes(b"half a checkpoint")
+    live.write_bytes(b"being written")
+    train.save_checkpoint(path, UNet(base_channels=2, depth=1), None, {"epoch": 1})
+    assert not stale.exists() and live.exists()
+    train.load_checkpoint(path)

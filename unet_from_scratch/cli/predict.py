@@ -109,6 +109,8 @@ def run_evaluate(args):
     check_file("--csv", csv_path, force=True)
     model, _, meta = train.load_checkpoint(args.checkpoint, args.device)
     images, masks, source = evaluation_set(args, meta)
+    if parse_data(args.data or meta.get("run", {}).get("data", "synthetic"))[0] != "npz":
+        print_scaling_note(args.checkpoint, meta)
     images, masks = train.check_data_set((images, masks), "evaluation", "evaluate")
     images, masks = images[:, 0], masks[:, 0]
     probabilities = train.predict_at_input_size(model, images, train.input_size_of(meta),
