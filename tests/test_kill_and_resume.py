@@ -15,7 +15,7 @@ from unet_from_scratch import train
 from unet_from_scratch.cli import command as cli
 from unet_from_scratch.model import UNet
 
-EPOCHS = 30
+EPOCHS = 20
 TINY = ["--size", "32", "--train-images", "16", "--val-images", "4", "--base-channels", "4",
         "--depth", "2", "--batch", "8", "--quiet", "--epochs", str(EPOCHS)]
 KILLS = 5
