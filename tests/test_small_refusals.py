@@ -91,3 +91,14 @@ def test_a_short_prediction_draws_no_bar_but_a_long_one_does(monkeypatch):
     assert stream.getvalue() == ""
     bar.update(2, 2)                                # 3 s: drawn, with an ETA
     assert "predict [" in stream.getvalue() and "ETA 0:02" in stream.getvalue()
+
+
+def test_the_command_line_starts_without_importing_numpy_so_ctrl_c_is_caught_from_the_start():
+    """Everything heavy is imported inside main(), where Ctrl-C is one line and status 130."""
+    import subprocess
+    import sys
+    code = "import sys, unet_from_scratch.cli.command; print(sorted({'numpy', 'skimage'} & " \
+           "set(sys.modules)))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.strip() == "[]"

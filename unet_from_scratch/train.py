@@ -15,7 +15,7 @@ import numpy as np
 from . import losses, ops, optim
 from .backend import asnumpy, get_array_module, to_device
 from .checkpoints import load_checkpoint, save_checkpoint
-from .checks import check_bool, check_count, check_height_width, check_positive
+from .checks import check_bool, check_count, check_height_width, check_int, check_positive
 from .prediction import (as_batch_array, as_image_batch, evaluate_dice, input_size_of, predict,
                          predict_at_input_size)
 from .progress import ProgressBar, progress_stream
@@ -126,7 +126,7 @@ def fit(model, train, val, epochs=10, batch_size=8, lr=1e-3, loss="dice+bce", op
     among them.  On the CPU there is nothing to wait for, and they are read every step.
     ``save_checkpoint`` refuses non-finite values as a last guard.
     """
-    settings = _check_settings(epochs, batch_size, lr, loss, optimizer, standardize)
+    settings = _check_settings(epochs, batch_size, lr, loss, optimizer, standardize, seed)
     train_images, train_masks = check_data_set(train, "train")
     val_images, val_masks = check_data_set(val, "val")
     model.to(device=device)
@@ -179,7 +179,8 @@ def fit(model, train, val, epochs=10, batch_size=8, lr=1e-3, loss="dice+bce", op
     return history
 
 
-def _check_settings(epochs, batch_size, lr, loss, optimizer, standardize):
+def _check_settings(epochs, batch_size, lr, loss, optimizer, standardize, seed):
+    check_int("fit", "seed", seed, minimum=0)
     check_count("fit", "epochs", epochs)
     check_count("fit", "batch_size", batch_size)
     check_bool("fit", "standardize", standardize)
