@@ -121,3 +121,14 @@ def test_a_folder_checkpoint_records_an_absolute_path_and_evaluates_from_elsewhe
     status, text, err = run(["evaluate", str(tmp_path / "r" / "checkpoint.npz")], capsys)
     assert status == 0, err
     assert "mean Dice" in text
+
+
+def test_ctrl_c_in_the_first_epoch_leaves_no_empty_output_folder(tmp_path, capsys, monkeypatch):
+    def ctrl_c(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train, "train_step", ctrl_c)
+    out = tmp_path / "new" / "run"
+    status, text, _ = run(["train", *TINY, "--epochs", "2", "--out", str(out)], capsys)
+    assert status == 130 and "no checkpoint was written" in text
+    assert os.listdir(tmp_path) == []

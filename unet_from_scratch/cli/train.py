@@ -55,18 +55,18 @@ def run_train(args):
     run_info.update(data=absolute_source(args.data), input_size=input_size, scaled_by=SCALED_BY)
     # Depth runs down from the probe in ultrasound: a rotated scan is one no scanner makes.
     rotate = parse_data(args.data)[0] not in ("synthetic", "kaggle")
-    with OutputFolder(args.out):
-        try:
+    try:
+        with OutputFolder(args.out):     # removed again if the run ends before writing to it
             history = train.fit(model, train_set, val_set, epochs=args.epochs,
                                 batch_size=args.batch, lr=args.lr, loss=args.loss,
                                 seed=args.seed, device=args.device,
                                 augment=Augmenter(rotate=rotate) if args.augment else None,
                                 checkpoint=checkpoint, resume=resume, progress=not args.quiet,
                                 log=log, run_info=run_info)
-        except KeyboardInterrupt:
-            report_interrupt(args.out, checkpoint)
-            return 130
-        summarize(args, checkpoint, history, val_set, baseline)
+            summarize(args, checkpoint, history, val_set, baseline)
+    except KeyboardInterrupt:
+        report_interrupt(args.out, checkpoint)
+        return 130
     print(f"{time.perf_counter() - start:.0f} s in all")
     return 0
 
