@@ -163,7 +163,9 @@ def add_evaluate_parser(commands):
     evaluate = commands.add_parser(
         "evaluate", help="mean Dice and IoU of a checkpoint, with a per-image CSV",
         description="Score a checkpoint on a data set (Kaggle convention: an image whose true "
-                    "and predicted masks are both empty scores 1).")
+                    "and predicted masks are both empty scores 1). The images go through the "
+                    "network as in 'predict' (resized to the size it was trained at, and "
+                    "back), so the scores are those of the masks 'predict' writes.")
     evaluate.add_argument("checkpoint", help="a checkpoint written by 'unet-scratch train'")
     evaluate.add_argument("--data", metavar="SOURCE",
                           help="the validation part of a source as in 'train --data' "
