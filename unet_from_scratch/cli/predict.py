@@ -33,7 +33,7 @@ def run_predict(args):
     check_folder("--out", args.out)
     existing = [path for path in outputs if os.path.exists(path)]
     if existing and not args.force:
-        raise UsageError(f"predict: {len(existing)} mask file(s) exist already, e.g. "
+        raise UsageError(f"{len(existing)} mask file(s) exist already, e.g. "
                          f"{', '.join(existing[:3])}; give --force to replace them")
     images = read_images(args.images)
     print_scaling_note(args.checkpoint, meta)
@@ -75,7 +75,7 @@ def read_images(paths):
         except ValueError as error:
             bad.append(str(error).replace("read_image: ", "", 1))
     if bad:
-        raise UsageError(f"predict: {len(bad)} of {len(paths)} images cannot be used, nothing "
+        raise UsageError(f"{len(bad)} of {len(paths)} images cannot be used, nothing "
                          f"was written: {'; '.join(bad)}")
     return images
 
