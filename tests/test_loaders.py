@@ -3,7 +3,8 @@
 Every test writes its own small files into ``tmp_path`` in the exact format of the data set
 (Kaggle's ``{subject}_{n}.tif`` / ``{subject}_{n}_mask.tif``, ISBI's multi-page TIF stacks and
 PNG slices, ``images/`` + ``masks/`` folders), with tifffile and Pillow, independently of the
-code under test. The tests on ``../shared/data/isbi2012/`` skip where that copy is absent.
+code under test. The tests on ``shared/data/isbi2012/`` (in the checkout, e.g. a link to the
+shared copy) skip where that copy is absent.
 Every refusal is tested, and its message must name the offending file.
 """
 
@@ -22,7 +23,8 @@ from unet_from_scratch.data.kaggle import load_kaggle_nerve, load_kaggle_test, s
 from unet_from_scratch.data.npz import load_prepared, save_prepared
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHARED_ISBI = os.path.join(REPO, "..", "shared", "data", "isbi2012")
+SHARED_ISBI_IN_REPO = os.path.join("shared", "data", "isbi2012")
+SHARED_ISBI = os.path.join(REPO, SHARED_ISBI_IN_REPO)
 KAGGLE_SHAPE = (42, 58)  # the Kaggle scans' 420 x 580, ten times smaller
 SUBJECTS = (1, 2, 10)    # 10 after 2: numeric order, not the names' alphabetical order
 
@@ -423,7 +425,7 @@ def test_isbi_refuses_an_empty_or_unknown_folder(tmp_path):
 
 def test_isbi_shared_copy():
     if not os.path.isdir(SHARED_ISBI):
-        pytest.skip(f"no shared ISBI 2012 copy at {os.path.normpath(SHARED_ISBI)}")
+        pytest.skip(f"no ISBI 2012 copy in this checkout's {SHARED_ISBI_IN_REPO}")
     lines = []
     images, masks = load_isbi2012(SHARED_ISBI, log=lines.append)
     assert images.shape == masks.shape == (30, 512, 512)

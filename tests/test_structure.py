@@ -34,7 +34,7 @@ LAYERS = [
     ["nn", "model"],
     ["losses", "metrics", "optim"],
     ["data"],
-    ["train", "tiling", "submission"],
+    ["train", "tiling", "submission", "checkpoints", "prediction", "progress"],
     ["teaching", "exercises"],
     ["cli", "bench", "viz", "netcheck", "__main__"],
 ]

@@ -297,7 +297,7 @@ def test_predict_writes_a_kaggle_submission(trained, tmp_path, capsys):
     assert submission.read_text().splitlines() == ["img,pixels", "2,", "10,"]   # all removed
     status, _, err = run(["predict", os.path.join(trained, "checkpoint.npz"), *paths,
                           "--out", str(tmp_path / "masks"), "--submission", str(submission),
-                          "--threshold", "0.3"], capsys)
+                          "--threshold", "0.3", "--force"], capsys)
     assert status == 0, err
     rows = read_submission(str(submission))
     assert sorted(rows) == [2, 10]
@@ -306,7 +306,7 @@ def test_predict_writes_a_kaggle_submission(trained, tmp_path, capsys):
         np.testing.assert_array_equal(rle_decode(rows[number], (42, 58)), written)
     status, _, err = run(["predict", os.path.join(trained, "checkpoint.npz"), paths[0],
                           str(tmp_path / "masks" / "10_mask.png"), "--out", str(tmp_path / "o"),
-                          "--submission", str(submission)], capsys)
+                          "--submission", str(submission), "--force"], capsys)
     assert status == 2 and "named like Kaggle's test set" in err
 
 

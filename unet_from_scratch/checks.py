@@ -195,3 +195,57 @@ def check_non_negative(op, name, value):
     if not 0 <= value < math.inf:
         raise ValueError(f"{op}: {name} must be a finite number >= 0, got {value!r}")
     return value
+
+
+def check_probability(op, name, value):
+    """A finite real number in [0, 1] (a threshold on probabilities) as a ``float``."""
+    value = check_number(op, name, value)
+    if not 0 <= value <= 1:                  # written so that NaN fails too
+        raise ValueError(f"{op}: {name} must be a number in [0, 1], got {value!r}")
+    return value
+
+
+def check_bool(op, name, value):
+    """A bool (Python or NumPy) as a plain ``bool``; ``TypeError`` for anything else, so that
+    ``batch_norm='no'`` is not read as True."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{op}: {name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def check_cache(op, cache, cache_type):
+    """Check that a backward pass got the cache its forward returned (a ``cache_type``
+    namedtuple), e.g. ``conv2d_backward: cache must be what conv2d_forward returned, got None``."""
+    if not isinstance(cache, cache_type):
+        forward = op.replace("_backward", "_forward")
+        got = "None" if cache is None else type(cache).__name__
+        raise TypeError(f"{op}: cache must be what {forward} returned, got {got}")
+
+
+# --- images ---------------------------------------------------------------------------------
+
+def check_images(op, name, images):
+    """The one rule for image values (``fit``, ``predict``, ``evaluate``): any finite
+    floating-point images are accepted -- [0, 1], 0..255 as floats, standardized ones --
+    while integer and bool arrays (whose scale is ambiguous) and NaN or infinite values
+    are refused.  ``images`` must already be a NumPy array."""
+    if images.dtype.kind in "biu":
+        hint = (f"divide by {np.iinfo(images.dtype).max} for values in [0, 1]"
+                if images.dtype.kind == "u" else "convert them to floats in the scale you want")
+        raise TypeError(f"{op}: {name} must be floating-point, got {images.dtype} ({hint}, "
+                        f"e.g. images.astype(np.float32) / 255 for 8-bit images)")
+    if images.dtype.kind != "f":
+        raise TypeError(f"{op}: {name} must be floating-point numbers, got {images.dtype}")
+    if images.size and not np.isfinite(images).all():
+        bad = int(np.size(images) - np.count_nonzero(np.isfinite(images)))
+        raise ValueError(f"{op}: {name} contain NaN or infinite values ({bad} of them)")
+
+
+def check_all_finite(op, what, arrays):
+    """Refuse a dict of arrays (a state dict) holding any NaN or infinity; the message
+    names the first offending arrays."""
+    bad = [name for name, value in arrays.items()
+           if np.asarray(value).dtype.kind == "f" and not np.isfinite(value).all()]
+    if bad:
+        shown = ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
+        raise ValueError(f"{op}: {what} non-finite values (NaN or inf) in {shown}")

@@ -25,9 +25,53 @@ import numpy as np
 
 from . import nn, ops
 from .backend import to_device
-from .checks import check_int
+from .checks import check_bool, check_int, check_number
 
 PADDINGS = ("same", "valid")
+
+
+def output_length(size, depth, padding):
+    """Output length along one axis of a U-Net of ``depth`` and ``padding`` for an input of
+    ``size``, or None if it does not fit (a pooling would meet an odd length, or a feature
+    map would vanish).  Needs no network: sizes can be checked before one is built."""
+    loss = 0 if padding == "same" else 4     # two valid 3x3 convs per block
+    for _ in range(depth):
+        size -= loss
+        if size < 2 or size % 2:
+            return None
+        size //= 2
+    size -= loss
+    if size < 1:
+        return None
+    for _ in range(depth):
+        size = 2 * size - loss
+        if size < 1:
+            return None
+    return size
+
+
+def fitting_sizes(depth, padding):
+    """``(first, period)``: the input lengths a U-Net takes are ``first + k * period``."""
+    first = 1
+    while output_length(first, depth, padding) is None:    # at most ~ 8 * 2**depth steps
+        first += 1
+    return first, 2 ** depth
+
+
+def check_input_size(op, name, size, depth, padding):
+    """Refuse an input ``size`` (one axis) that a U-Net of ``depth`` and ``padding`` does not
+    take, naming the nearest sizes that fit (the smallest, when ``size`` is below it)."""
+    if output_length(size, depth, padding) is not None:
+        return
+    first, period = fitting_sizes(depth, padding)
+    if size < first:
+        hint = f"the smallest that fits is {first}"
+    else:
+        below = first + (size - first) // period * period
+        nearest = below if size - below <= below + period - size else below + period
+        hint = f"the nearest that fits is {nearest}"
+    raise ValueError(f"{op}: with depth {depth} and padding '{padding}', an input {name} of "
+                     f"{size} does not fit (each pooling needs an even size); {hint}")
 
 
 class UNet(nn.Module):
@@ -53,9 +97,12 @@ class UNet(nn.Module):
             check_int("UNet", name, value) for name, value in (
                 ("in_channels", in_channels), ("out_channels", out_channels),
                 ("base_channels", base_channels), ("depth", depth), ("seed", seed)))
-        batch_norm, dropout = bool(batch_norm), float(dropout)   # plain types: config is JSON
+        batch_norm = check_bool("UNet", "batch_norm", batch_norm)   # plain types: config is JSON
+        dropout = check_number("UNet", "dropout", dropout)
         if padding not in PADDINGS:
             raise ValueError(f"UNet: padding must be one of {PADDINGS}, got {padding!r}")
+        if seed < 0:
+            raise ValueError(f"UNet: seed must be an int >= 0, got {seed}")
         if depth < 1 or base_channels < 1 or in_channels < 1 or out_channels < 1:
             raise ValueError(f"UNet: depth, base_channels, in_channels and out_channels must be "
                              f">= 1, got {depth}, {base_channels}, {in_channels}, {out_channels}")
@@ -106,30 +153,11 @@ class UNet(nn.Module):
     def output_length(self, size):
         """Output length along one axis for input length ``size``, or None if it does not fit
         (a pooling would meet an odd length, or a feature map would vanish)."""
-        loss = 0 if self.config["padding"] == "same" else 4     # two valid 3x3 convs per block
-        for _ in range(self.config["depth"]):
-            size -= loss
-            if size < 2 or size % 2:
-                return None
-            size //= 2
-        size -= loss
-        if size < 1:
-            return None
-        for _ in range(self.config["depth"]):
-            size = 2 * size - loss
-            if size < 1:
-                return None
-        return size
+        return output_length(size, self.config["depth"], self.config["padding"])
 
     def _check_axis(self, size, name):
-        out = self.output_length(size)
-        if out is not None:
-            return out
-        fitting = [s for s in range(max(1, size - 64), size + 65) if self.output_length(s)]
-        nearest = min(fitting, key=lambda s: abs(s - size)) if fitting else "none within 64"
-        raise ValueError(f"UNet: with depth {self.config['depth']} and padding "
-                         f"'{self.config['padding']}', an input {name} of {size} does not fit "
-                         f"(each pooling needs an even size); the nearest that fits is {nearest}")
+        check_input_size("UNet", name, size, self.config["depth"], self.config["padding"])
+        return self.output_length(size)
 
     # --- the two passes ---
 
@@ -170,6 +198,7 @@ class UNet(nn.Module):
         the skip connection and joins the encoder's gradient at the same level.
         """
         depth = self.config["depth"]
+        self._forward_cache("_concat_caches")
         dh = self.head.backward(dy)
         skip_grads = [None] * depth                # indexed like the decoders
         for index in reversed(range(depth)):      # the last decoder applied comes first

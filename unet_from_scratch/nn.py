@@ -71,6 +71,14 @@ class Module:
     def __call__(self, x):
         return self.forward(x)
 
+    def _forward_cache(self, name="_cache"):
+        """What the last ``forward`` kept for ``backward``; a ValueError before any forward."""
+        cache = getattr(self, name, None)
+        if cache is None:
+            raise ValueError(f"{type(self).__name__}.backward: call forward first (there is no "
+                             f"forward pass to go back through)")
+        return cache
+
     # --- parameters and state ---
 
     def named_parameters(self, prefix=""):
@@ -218,7 +226,7 @@ class _ConvBase(Module):
         return y
 
     def backward(self, dy):
-        dx, dw, db = self._op_backward(dy, self._cache)
+        dx, dw, db = self._op_backward(dy, self._forward_cache())
         self.weight.grad += dw
         if self.bias is not None:
             self.bias.grad += db
@@ -266,7 +274,7 @@ class MaxPool2d(Module):
         return y
 
     def backward(self, dy):
-        return ops.max_pool2d_backward(dy, self._cache)
+        return ops.max_pool2d_backward(dy, self._forward_cache())
 
 
 class ReLU(Module):
@@ -275,7 +283,7 @@ class ReLU(Module):
         return y
 
     def backward(self, dy):
-        return ops.relu_backward(dy, self._cache)
+        return ops.relu_backward(dy, self._forward_cache())
 
 
 class BatchNorm2d(Module):
@@ -303,7 +311,7 @@ class BatchNorm2d(Module):
         return y
 
     def backward(self, dy):
-        dx, dgamma, dbeta = ops.batch_norm2d_backward(dy, self._cache)
+        dx, dgamma, dbeta = ops.batch_norm2d_backward(dy, self._forward_cache())
         self.weight.grad += dgamma
         self.bias.grad += dbeta
         return dx
@@ -322,7 +330,7 @@ class Dropout(Module):
         return y
 
     def backward(self, dy):
-        return ops.dropout_backward(dy, self._cache)
+        return ops.dropout_backward(dy, self._forward_cache())
 
 
 class ModuleList(Module):

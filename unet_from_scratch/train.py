@@ -1,68 +1,56 @@
-"""Training: ``fit`` a U-Net on arrays, ``predict`` probabilities, save and load checkpoints.
+"""Training: ``fit`` a U-Net on arrays; ``predict`` and the checkpoints live in
+``prediction`` and ``checkpoints`` and are re-exported here.
 
 A data set is a pair of arrays ``(images, masks)``: images (N, H, W) or (N, 1, H, W)
-with values in [0, 1], masks of the same shape with values 0 and 1.
-
-Checkpoints are ``.npz`` files, read with ``allow_pickle=False``:
-
-    model/<dotted name>      the state dict (parameters and buffers)
-    optimizer/<key>          the optimizer's state (see ``optim``)
-    config                   JSON: the model's constructor arguments, so a checkpoint
-                             alone rebuilds the model
-    meta                     JSON: epoch, history, loss, optimizer name and settings
-
-They are written to a temporary file in the same folder and renamed over the old
-one, so an interrupted run never leaves a half-written checkpoint.
+of finite floating-point values in any scale ([0, 1], standardized, ...; integer arrays
+are refused: divide 8-bit images by 255), masks of the same shape with values 0 and 1.
 """
 
-import json
+import contextlib
 import os
-import sys
 import time
-import zipfile
 
 import numpy as np
 
-from . import losses, metrics, ops, optim, tiling
-from .backend import asnumpy, to_device
-from .checks import check_count
-from .data.npz import write_npz_atomically
-from .model import UNet
+from . import losses, ops, optim
+from .backend import asnumpy, get_array_module, to_device
+from .checkpoints import load_checkpoint, save_checkpoint
+from .checks import check_bool, check_count, check_height_width, check_int, check_positive
+from .prediction import (as_batch_array, as_image_batch, evaluate_dice, input_size_of, predict,
+                         predict_at_input_size)
+from .progress import ProgressBar, progress_stream
+
+__all__ = ["fit", "train_step", "predict", "evaluate_dice", "predict_at_input_size",
+           "input_size_of", "save_checkpoint", "load_checkpoint", "last_checkpoint_path",
+           "check_data_set", "crop_to", "ProgressBar", "progress_stream", "as_batch_array"]
 
 OPTIMIZERS = {"adam": optim.Adam, "sgd": optim.SGD}
 
 
+class TrainingDiverged(ValueError):
+    """The loss or a gradient became NaN or infinite: ``fit`` stopped."""
+
+
 # --- data ----------------------------------------------------------------------------------
 
-def as_batch_array(array, name, op="fit"):
-    """(N, H, W) or (N, 1, H, W) -> float32 (N, 1, H, W); refuses anything else."""
-    array = np.asarray(array)
-    if array.ndim == 3:
-        array = array[:, None]
-    if array.ndim != 4 or array.shape[1] != 1:
-        raise ValueError(f"{op}: {name} must be (N, H, W) or (N, 1, H, W), got shape {array.shape}")
-    return array.astype(np.float32, copy=False)
-
-
-def check_data_set(images, masks, name, op="fit"):
-    """A data set as float32 (N, 1, H, W) arrays, after checking shapes, values and masks;
-    ``op`` and ``name`` ("train", "val", ...) make the error messages."""
-    images = as_batch_array(images, f"{name} images", op)
-    masks = as_batch_array(masks, f"{name} masks", op)
+def check_data_set(data, name, op="fit"):
+    """A data set ``(images, masks)`` as float32 (N, 1, H, W) arrays, after checking the
+    pair, shapes, values (:func:`checks.check_images`) and masks; ``op`` and ``name``
+    ("train", "val", ...) make the error messages."""
+    if not isinstance(data, (tuple, list)) or len(data) != 2:
+        got = type(data).__name__ if not hasattr(data, "shape") else f"an array of shape {data.shape}"
+        raise TypeError(f"{op}: the {name} set must be a pair (images, masks), got {got}")
+    images = as_image_batch(data[0], f"{name} images", op)
+    masks = as_batch_array(data[1], f"{name} masks", op)
     if images.shape != masks.shape:
         raise ValueError(f"{op}: {name} images and masks differ in shape: {images.shape} vs "
                          f"{masks.shape}")
     if len(images) == 0:
         raise ValueError(f"{op}: the {name} set is empty (shape {images.shape})")
-    if not np.isfinite(images).all():
-        raise ValueError(f"{op}: {name} images contain NaN or infinite values")
-    if images.min() < 0 or images.max() > 1:
-        raise ValueError(f"{op}: {name} images must have values in [0, 1], got values from "
-                         f"{images.min():g} to {images.max():g} (divide 8-bit images by 255)")
     if not np.isin(masks, (0, 1)).all():
         raise ValueError(f"{op}: {name} masks must hold only 0 and 1 (found values such as "
                          f"{np.setdiff1d(np.unique(masks), (0, 1))[:3].tolist()})")
-    return images, masks
+    return images, masks.astype(np.float32, copy=False)
 
 
 def crop_to(array, size):
@@ -73,87 +61,31 @@ def crop_to(array, size):
     return array[:, :, top:top + size[0], left:left + size[1]]
 
 
-# --- checkpoints ---------------------------------------------------------------------------
-
-def save_checkpoint(path, model, optimizer, meta):
-    """Write model, optimizer and ``meta`` to ``path`` atomically (temporary file, then rename)."""
-    arrays = {f"model/{k}": asnumpy(v) for k, v in model.state_dict().items()}
-    optimizer_state = optimizer.state_dict() if optimizer is not None else {}
-    arrays.update({f"optimizer/{k}": np.asarray(asnumpy(v)) for k, v in optimizer_state.items()})
-    arrays["config"] = np.array(json.dumps(model.config))
-    arrays["meta"] = np.array(json.dumps(meta))
-    write_npz_atomically(path, arrays)
+def standardization(images):
+    """{"mean", "std"} of a training set, for ``fit(standardize=True)``."""
+    std = float(images.std())
+    return {"mean": float(images.mean()), "std": std if std > 0 else 1.0}
 
 
-def load_checkpoint(path, device="cpu"):
-    """Rebuild the model of a checkpoint; return ``(model, optimizer_state, meta)``."""
-    if not os.path.isfile(path):
-        raise ValueError(f"load_checkpoint: {path}: no such file")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            config = json.loads(str(data["config"]))
-            meta = json.loads(str(data["meta"]))
-            state = {k[len("model/"):]: data[k] for k in data.files if k.startswith("model/")}
-            optimizer_state = {k[len("optimizer/"):]: data[k] for k in data.files
-                               if k.startswith("optimizer/")}
-    except (OSError, EOFError, KeyError, ValueError, zipfile.BadZipFile) as error:
-        raise ValueError(f"load_checkpoint: {path} is not a readable unet_from_scratch "
-                         f"checkpoint ({error})") from None
-    try:
-        model = UNet(**config)
-        model.load_state_dict(state)
-    except (TypeError, KeyError, ValueError) as error:
-        raise ValueError(f"load_checkpoint: {path} does not hold the UNet its config describes "
-                         f"({error})") from None
-    return model.to(device=device), optimizer_state, meta
+# --- training ---------------------------------------------------------------------------
 
+SYNC_EVERY = 16      # on a GPU, read the steps' losses and finiteness flags back this often
 
-# --- progress ------------------------------------------------------------------------------
-
-class ProgressBar:
-    """A one-line text progress bar: ``epoch 3/10 [#######.....] 35/50 loss 0.412 31 img/s``."""
-
-    def __init__(self, total, label, stream=sys.stderr, width=24):
-        self.total, self.label, self.stream, self.width = total, label, stream, width
-        self.start = time.perf_counter()
-        self.enabled = stream is not None
-
-    def update(self, done, images, loss):
-        if not self.enabled:
-            return
-        filled = int(self.width * done / max(1, self.total))
-        rate = images / max(1e-9, time.perf_counter() - self.start)
-        bar = "#" * filled + "." * (self.width - filled)
-        self.stream.write(f"\r{self.label} [{bar}] {done}/{self.total} loss {loss:.4f} "
-                          f"{rate:.0f} img/s")
-        self.stream.flush()
-
-    def close(self):
-        if self.enabled:
-            self.stream.write("\r" + " " * 79 + "\r")
-            self.stream.flush()
-
-
-def progress_stream(progress):
-    """stderr when a progress bar was asked for and someone is watching (a terminal);
-    None in logs and pipes, where the redrawn line would only be noise."""
-    return sys.stderr if progress and sys.stderr.isatty() else None
-
-
-# --- training ------------------------------------------------------------------------------
 
 def fit(model, train, val, epochs=10, batch_size=8, lr=1e-3, loss="dice+bce", optimizer="adam",
         seed=0, device="cpu", augment=None, checkpoint=None, resume=None, progress=True,
-        log=print, run_info=None):
+        log=print, run_info=None, standardize=False, input_size=None):
     """Train ``model`` on ``train`` = (images, masks) and report the validation Dice each epoch.
 
     Inputs:
         model: a UNet (its parameters are updated in place, on ``device``).
-        train, val: data sets ``(images, masks)``, images (N, H, W) or (N, 1, H, W).
+        train, val: data sets ``(images, masks)``, images (N, H, W) or (N, 1, H, W) of finite
+            floating-point values in any scale (integer arrays are refused), masks of 0 and 1.
             The training images must be a size the network takes; for a
             padding="valid" model their masks are center-cropped to its (smaller) output.
-            The validation images may be any size: ``predict`` scores them whole
-            (overlap-tile for a valid model).
+            The validation images may be any size: they go through the model by the rule of
+            :func:`prediction.predict_at_input_size`, as ``unet-scratch predict`` and
+            ``evaluate`` do (resized to ``input_size`` when given).
         epochs, batch_size, lr: as usual; ``loss`` one of ``losses.LOSSES`` ("dice",
             "bce", "dice+bce"); ``optimizer`` "adam" or "sgd" (momentum 0.9).
         seed: seeds the shuffling (and ``augment``'s generator).
@@ -165,26 +97,45 @@ def fit(model, train, val, epochs=10, batch_size=8, lr=1e-3, loss="dice+bce", op
         resume: path of a checkpoint to continue from (model, optimizer, epoch, history).
             The continued run equals an uninterrupted one, bit for bit, unless the model
             has dropout (the state of its random generator is not saved).
-        progress: draw a progress bar on stderr (when it is a terminal); ``log`` prints one
-            line per epoch.
+        progress: draw a progress bar with an ETA on stderr (when it is a terminal); ``log``
+            prints one line per epoch.
         run_info: a JSON-serialisable dict stored in each checkpoint's meta under "run"
-            (the command line keeps its data and model options there, to resume).
+            (the command line keeps its options there, to resume; its "scaled_by" says
+            how the images were scaled before fit, e.g. the loaders' [0, 1]).
+        input_size: (H, W), the size at which the model sees whole images: validation
+            images of another size are resized to it (and back).  Default:
+            ``run_info["input_size"]`` if given, else none -- the validation images go
+            through at their own size (whole images after training on patches).  The
+            checkpoints record it, or the validation images' size, as ``input_size``, to
+            which ``unet-scratch predict`` and ``evaluate`` bring image files.
+        standardize: train on ``(x - mean) / std`` with the training images' mean and
+            standard deviation; they are kept as ``model.input_scaling`` and in the
+            checkpoints' meta, and ``predict`` applies them to what it is given.
     Returns:
         history: dict of lists "epoch", "loss", "val_dice", "seconds".
+    Raises:
+        TrainingDiverged (a ValueError) at the first step whose loss or gradients are NaN or
+        infinite, naming the epoch and the step; nothing of that epoch is saved.
+
+    Stopping on divergence without slowing a GPU down: ``train_step`` returns the loss as a
+    0-d array on the device, and :func:`gradients_finite` a 0-d flag computed there (is the
+    sum of every gradient finite? A NaN or an infinity anywhere makes it so).  Reading
+    either back would make the host wait for the GPU at every step, so an epoch keeps them
+    on the device and reads them back together every ``SYNC_EVERY`` steps (for the progress
+    bar) and at the epoch's end, before any checkpoint -- then the first bad step is found
+    among them.  On the CPU there is nothing to wait for, and they are read every step.
+    ``save_checkpoint`` refuses non-finite values as a last guard.
     """
-    check_count("fit", "epochs", epochs)
-    check_count("fit", "batch_size", batch_size)
-    train_images, train_masks = check_data_set(*train, "train")
-    val_images, val_masks = check_data_set(*val, "val")
-    if loss not in losses.LOSSES:
-        raise ValueError(f"fit: loss must be one of {sorted(losses.LOSSES)}, got {loss!r}")
-    if optimizer not in OPTIMIZERS:
-        raise ValueError(f"fit: optimizer must be one of {sorted(OPTIMIZERS)}, got {optimizer!r}")
-    loss_forward, loss_backward = losses.LOSSES[loss]
+    settings = _check_settings(epochs, batch_size, lr, loss, optimizer, standardize, seed)
+    train_images, train_masks = check_data_set(train, "train")
+    val_images, val_masks = check_data_set(val, "val")
     model.to(device=device)
     out_size = model.output_size(*train_images.shape[2:])
-    options = {"momentum": 0.9} if optimizer == "sgd" else {}
-    opt = OPTIMIZERS[optimizer](model.parameters(), lr=lr, **options)
+    input_size = input_size or (run_info or {}).get("input_size")
+    input_size = check_height_width("fit", "input_size", list(input_size)) if input_size else None
+    train_images = _set_input_scaling(model, train_images, standardize, run_info)
+    opt = OPTIMIZERS[optimizer](model.parameters(), lr=settings["lr"],
+                                **({"momentum": 0.9} if optimizer == "sgd" else {}))
     history = {"epoch": [], "loss": [], "val_dice": [], "seconds": []}
     first_epoch, best = 1, -1.0
     if resume is not None:
@@ -193,43 +144,114 @@ def fit(model, train, val, epochs=10, batch_size=8, lr=1e-3, loss="dice+bce", op
 
     for epoch in range(first_epoch, epochs + 1):
         start = time.perf_counter()
-        model.train()
         rng = np.random.default_rng([seed, epoch])
         order = rng.permutation(len(train_images))
         batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
-        bar = ProgressBar(len(batches), f"epoch {epoch}/{epochs}", progress_stream(progress))
-        total, seen = 0.0, 0
-        try:
-            for step, index in enumerate(batches, 1):
-                images, masks = train_images[index], train_masks[index]
-                if augment is not None:
-                    images, masks = augment(images, masks, rng)
-                value = float(train_step(model, opt, loss_forward, loss_backward,
-                                         to_device(images, device),
-                                         to_device(crop_to(masks, out_size), device)))
-                total += value * len(index)
-                seen += len(index)
-                bar.update(step, seen, total / seen)
-        finally:
-            bar.close()      # also on Ctrl-C, so the message after it starts on a clean line
-        val_dice = evaluate_dice(model, val_images, val_masks, batch_size, device)
+
+        def batch_on_device(index):
+            images, masks = train_images[index], train_masks[index]
+            if augment is not None:
+                images, masks = augment(images, masks, rng)
+            return to_device(images, device), to_device(crop_to(masks, out_size), device)
+
+        mean_loss = _train_epoch(model, opt, losses.LOSSES[loss], batches, batch_on_device,
+                                 f"epoch {epoch}/{epochs}", progress, epoch, settings["lr"])
+        val_dice = evaluate_dice(model, val_images, val_masks, batch_size, device, input_size,
+                                 progress)
         history["epoch"].append(epoch)
-        history["loss"].append(total / seen)
+        history["loss"].append(mean_loss)
         history["val_dice"].append(val_dice)
         history["seconds"].append(time.perf_counter() - start)
         improved = val_dice > best
         best = max(best, val_dice)
-        log(f"epoch {epoch:3d}/{epochs}  loss {total / seen:.4f}  val Dice {val_dice:.4f}"
+        log(f"epoch {epoch:3d}/{epochs}  loss {mean_loss:.4f}  val Dice {val_dice:.4f}"
             f"{'  (best)' if improved else ''}  {history['seconds'][-1]:.1f} s")
         if checkpoint is not None:
             meta = {"epoch": epoch, "best_val_dice": best, "history": history, "loss": loss,
-                    "optimizer": optimizer, "lr": float(lr), "seed": int(seed),
+                    "optimizer": optimizer, "lr": settings["lr"], "seed": int(seed),
                     "batch_size": int(batch_size), "image_size": list(train_images.shape[2:]),
+                    "input_size": list(input_size or val_images.shape[2:]),
+                    "input_scaling": model.input_scaling,
                     "run": run_info or {}}
             save_checkpoint(last_checkpoint_path(checkpoint), model, opt, meta)
             if improved:
                 save_checkpoint(checkpoint, model, opt, meta)
     return history
+
+
+def _check_settings(epochs, batch_size, lr, loss, optimizer, standardize, seed):
+    check_int("fit", "seed", seed, minimum=0)
+    check_count("fit", "epochs", epochs)
+    check_count("fit", "batch_size", batch_size)
+    check_bool("fit", "standardize", standardize)
+    if loss not in losses.LOSSES:
+        raise ValueError(f"fit: loss must be one of {sorted(losses.LOSSES)}, got {loss!r}")
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"fit: optimizer must be one of {sorted(OPTIMIZERS)}, got {optimizer!r}")
+    return {"lr": check_positive("fit", "lr", lr)}
+
+
+def _set_input_scaling(model, train_images, standardize, run_info):
+    """Record on the model how its inputs are scaled; the training images, standardized if asked."""
+    statistics = standardization(train_images) if standardize else None
+    model.input_scaling = {"scaled_by": (run_info or {}).get("scaled_by", "the caller"),
+                           "standardize": statistics}
+    if statistics is None:
+        return train_images
+    return (train_images - np.float32(statistics["mean"])) / np.float32(statistics["std"])
+
+
+def _train_epoch(model, opt, loss_pair, batches, batch_on_device, label, progress, epoch, lr):
+    """One epoch's steps; the mean loss over its images, after checking every step's loss
+    and gradients were finite (see ``fit``'s docstring for when they are read back)."""
+    model.train()
+    bar = ProgressBar(len(batches), label, progress_stream(progress))
+    pending, total, seen = [], 0.0, 0
+    # NumPy's overflow warnings would only repeat, less clearly, what _read_steps reports
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"), _closing(bar):
+        for step, index in enumerate(batches, 1):
+            x, targets = batch_on_device(index)
+            value = train_step(model, opt, *loss_pair, x, targets)
+            pending.append((step, len(index), value, gradients_finite(model)))
+            if get_array_module(value) is np or step % SYNC_EVERY == 0 or step == len(batches):
+                total, seen = _read_steps(pending, total, seen, epoch, len(batches), lr)
+                pending = []
+                bar.update(step, seen, total / seen)
+    return total / seen
+
+
+@contextlib.contextmanager
+def _closing(bar):
+    """Close the progress bar also on Ctrl-C, so the message after it starts on a clean line."""
+    try:
+        yield bar
+    finally:
+        bar.close()
+
+
+def gradients_finite(model):
+    """A 0-d boolean on the model's device: are all parameters' gradients finite?  (The sum
+    of every gradient is NaN or infinite when any element is.)"""
+    grads = [p.grad for p in model.parameters()]
+    xp = get_array_module(grads[0])
+    return xp.isfinite(sum(xp.sum(g, dtype=xp.float64) for g in grads))
+
+
+def _read_steps(pending, total, seen, epoch, steps, lr):
+    """Read the pending steps' losses and flags back in one transfer; add up the losses, or
+    raise TrainingDiverged at the first bad step."""
+    xp = get_array_module(pending[0][2])
+    values = asnumpy(xp.stack([xp.asarray(v, dtype=xp.float64) for _, _, v, _ in pending]))
+    flags = asnumpy(xp.stack([f for _, _, _, f in pending]))
+    for (step, count, _, _), value, grads_ok in zip(pending, values, flags):
+        if not (np.isfinite(value) and grads_ok):
+            what = f"the loss is {value}" if not np.isfinite(value) else "a gradient is not finite"
+            raise TrainingDiverged(
+                f"fit: training diverged at epoch {epoch}, step {step} of {steps}: {what}; "
+                f"nothing of this epoch was saved. Try a smaller learning rate than lr={lr:g}")
+        total += float(value) * count
+        seen += count
+    return total, seen
 
 
 def train_step(model, optimizer, loss_forward, loss_backward, x, targets):
@@ -269,63 +291,3 @@ def _resume(path, model, opt, device, loss, log):
     if meta.get("loss", loss) != loss:
         log(f"note: {path} was trained with loss {meta['loss']!r}; continuing with {loss!r}")
     return meta["epoch"] + 1, meta["best_val_dice"], meta["history"]
-
-
-# --- prediction ----------------------------------------------------------------------------
-
-def predict(model, images, batch_size=8, device=None, tile=None):
-    """Probabilities (N, H, W), a float32 NumPy array at the input's size, for images
-    (N, H, W) or (N, 1, H, W) of any size, in evaluation mode.
-
-    Inputs:
-        model: a UNet, either padding.
-        images: (N, H, W) or (N, 1, H, W), values in [0, 1].
-        batch_size: how many network inputs (images, or tiles) go through at a time.
-        device: where the batches are copied (default: where the model is).
-        tile: padding="valid" only: the input tile's size, an int or (height, width),
-            rounded down to a size the network takes (default: chosen per image size, at
-            most ``tiling.DEFAULT_MAX_TILE`` = 572, the paper's).  Ignored for "same".
-
-    padding="valid" (the paper's network, whose output is smaller than its input):
-    overlap-tile prediction (``tiling``) -- the image is mirror-padded by the margin the
-    network loses, cut into tiles whose outputs tile the image, and the outputs are
-    stitched.  Where the mirror-padded image is itself a size the network takes, this
-    equals predicting it whole, to float rounding.
-
-    padding="same": each image goes through whole; an image whose size the network does
-    not take (it takes multiples of 2**depth) is first mirror-padded after its end (bottom
-    and right) to the next size it takes, and the output is cropped back.
-    """
-    check_count("predict", "batch_size", batch_size)
-    images = as_batch_array(images, "images", "predict")
-    if len(images) == 0:
-        raise ValueError(f"predict: no images (images.shape={images.shape})")
-    if device is None:
-        device = model.device
-    model.eval()
-
-    def run(x):
-        probabilities, _ = ops.sigmoid_forward(model(to_device(x, device)))
-        return asnumpy(probabilities)[:, 0]
-
-    height, width = images.shape[2:]
-    tiling.check_tile(tile)
-    if model.config["padding"] == "valid":
-        plans = tiling.plan(model, height, width, tile)
-        return tiling.overlap_tile(run, images[:, 0], plans, batch_size)
-    padding = ((0, 0), (0, 0)) + tiling.same_padding(model, height, width)
-    if any(after for _, after in padding):
-        images = np.pad(images, padding, mode="reflect")
-    out = [run(images[start:start + batch_size]) for start in range(0, len(images), batch_size)]
-    return np.concatenate(out)[:, :height, :width]
-
-
-def evaluate_dice(model, images, masks, batch_size=8, device=None):
-    """Mean per-image Dice (Kaggle convention) of the thresholded predictions, at the
-    images' full size (a valid network predicts them by overlap-tile, see ``predict``)."""
-    probabilities = predict(model, images, batch_size, device)
-    masks = as_batch_array(masks, "masks", "evaluate_dice")[:, 0]
-    if masks.shape != probabilities.shape:
-        raise ValueError(f"evaluate_dice: masks must match the images, got masks of shape "
-                         f"{masks.shape} for images of shape {probabilities.shape}")
-    return float(metrics.mean_dice(probabilities, masks))

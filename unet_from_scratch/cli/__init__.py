@@ -4,6 +4,7 @@
                  a non-zero exit status for a mistake, never a traceback
     parser       the argument parser of every command
     arguments    the argument types and UsageError, shared with the benchmarks' options
+    outputs      output paths checked before any work; a failed run's empty folder removed
     data         the --data sources: synthetic, kaggle:, isbi2012:, folder:, FILE.npz
     train        unet-scratch train
     predict      unet-scratch predict and evaluate

@@ -9,23 +9,28 @@
     unet-scratch lessons          write the student versions of the lessons
 
 A mistake the user can fix -- a bad value, a missing file, an unwritable folder -- is printed
-as one line on stderr with exit status 2, never as a traceback.
+as one line on stderr with exit status 2, never as a traceback; so is a mistake in the
+arguments themselves (argparse's usage text is left to ``--help``).  Ctrl-C exits with 130
+and one line, also while the command line is still starting (importing NumPy and the rest).
 """
 
 import sys
 
-from ..bench import command as bench_command
-from .parser import build_parser
-
 
 def main(argv=None):
     """Run ``unet-scratch`` with ``argv`` (default: ``sys.argv[1:]``); return the exit status."""
-    argv = bench_command.insert_default_command(list(sys.argv[1:] if argv is None else argv))
-    args = build_parser().parse_args(argv)
+    command = "unet-scratch"
     try:
+        from ..bench import command as bench_command      # imported here, so that Ctrl-C
+        from .arguments import given_options              # while importing is caught too
+        from .parser import build_parser
+        argv = bench_command.insert_default_command(list(sys.argv[1:] if argv is None else argv))
+        args = build_parser().parse_args(argv)
+        command = f"unet-scratch {args.command}"
+        args.given = given_options(build_parser(), argv)
         return args.run(args)
-    except (ValueError, OSError) as error:    # bad input, or a file that cannot be written
-        print(f"unet-scratch {args.command}: {error}", file=sys.stderr)
+    except (ValueError, TypeError, OSError) as error:   # bad input, or an unwritable file
+        print(f"{command}: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -22,7 +22,9 @@ from .arguments import UsageError
 
 DATA_KINDS = ("kaggle", "isbi2012", "folder")
 STRUCTURES = {"synthetic": "nerve", "kaggle": "nerve", "isbi2012": "membrane"}   # what masks mark
-ISBI_VAL_SLICES = 5          # the last slices of the stack validate, the rest train
+ISBI_VAL_SLICES = 5
+# How the command line's loaders scale images, recorded in a checkpoint's input scaling.
+SCALED_BY = "the loaders: image files read to [0, 1] (read_image)"          # the last slices of the stack validate, the rest train
 
 
 @dataclass
@@ -70,10 +72,14 @@ def data_sets(options, log=print):
     such as the parsed ``train`` arguments), each set ``(images, masks)`` of (N, H, W)."""
     kind, path = parse_data(options.data)
     if kind == "synthetic":
-        size = options.size[0] if options.size else 64
-        return synthetic_sets(size, options.train_images, options.val_images, options.seed)
+        return synthetic_sets(synthetic_size(options.size), options.train_images,
+                              options.val_images, options.seed)
     if kind == "npz":
-        return load_prepared(path)
+        train_set, val_set = load_prepared(path)
+        if len(val_set[0]) == 0:
+            raise UsageError(f"--data {options.data}: the file holds no validation images "
+                             f"(val_images is empty); prepare it with a validation split")
+        return train_set, val_set
     if kind == "isbi2012":
         images, masks = load_isbi2012(path, log=log)
         if len(images) <= ISBI_VAL_SLICES:
@@ -88,7 +94,44 @@ def data_sets(options, log=print):
         images, masks, _ = load_image_folder(path, size=size, log=log)
         subjects = np.arange(len(images))            # each image its own "subject"
     train_index, val_index = split_by_subject(subjects, options.val_fraction, options.seed)
+    for split, index in (("validation", val_index), ("training", train_index)):
+        if len(index) == 0:
+            raise UsageError(f"--data {options.data}: the {split} split is empty ({len(images)} "
+                             f"images, --val-fraction {options.val_fraction}); each split "
+                             f"needs at least one image")
     return (images[train_index], masks[train_index]), (images[val_index], masks[val_index])
+
+
+def synthetic_size(size):
+    """--size for synthetic data: one number, the side of the square images (default 64)."""
+    if not size:
+        return 64
+    if len(size) != 1:
+        raise UsageError(f"--size: synthetic images are square: give one number, got "
+                         f"{' '.join(map(str, size))}")
+    return size[0]
+
+
+def known_size(options):
+    """(H, W) of the training images as the options fix them before any file is read, or
+    None where only the files tell (a folder without --size, ISBI, an .npz)."""
+    kind = parse_data(options.data)[0]
+    if kind == "synthetic":
+        side = synthetic_size(options.size)
+        return side, side
+    if kind in ("kaggle", "folder"):
+        return size_pair(options.size) or ((96, 128) if kind == "kaggle" else None)
+    return None
+
+
+def absolute_source(source):
+    """``--data`` with its path made absolute, so that a checkpoint names its data from
+    anywhere (``folder:data/x`` -> ``folder:/home/.../data/x``)."""
+    kind, path = parse_data(source)
+    if path is None:
+        return source
+    path = os.path.abspath(path)
+    return path if kind == "npz" else f"{kind}:{path}"
 
 
 def size_pair(size):

@@ -1,17 +1,33 @@
 """``unet-scratch augment-preview`` (a figure of augmented training images) and
 ``unet-scratch lessons`` (the student versions of the lesson notebooks)."""
 
+import os
+
 import numpy as np
 
 from ..data.augment import Augmenter
 from ..data.synthetic import make_synthetic_ultrasound
 from ..teaching import student
+from .arguments import UsageError
 from .data import DataOptions, data_sets
+from .outputs import check_file
+
+
+def preview_path(out):
+    """Where augment-preview writes: ``out`` itself when it is a .png file, ``out``/
+    augmentation.png when it is an existing folder; anything else is refused."""
+    if os.path.isdir(out):
+        return os.path.join(out, "augmentation.png")
+    if os.path.splitext(out)[1].lower() != ".png":
+        raise UsageError(f"--out {out}: give a .png file name or an existing folder")
+    return out
 
 
 def run_augment_preview(args):
     """A PNG of one training image and its augmented versions (the default Augmenter)."""
     from .. import viz          # matplotlib is imported only when a figure is drawn
+    path = preview_path(args.out)
+    check_file("--out", path, force=True)
     if args.data == "synthetic":
         images, masks = make_synthetic_ultrasound(1, 128, seed=args.seed, empty_fraction=0.0)
     else:
@@ -20,8 +36,8 @@ def run_augment_preview(args):
         with_mask = np.flatnonzero(masks.max(axis=(1, 2)) > 0)
         images, masks = (images[with_mask], masks[with_mask]) if len(with_mask) else (images,
                                                                                     masks)
-    viz.plot_augmentations(images[0], masks[0], Augmenter(), args.out, n=args.n, seed=args.seed)
-    print(f"wrote {args.out}: the first panel is the original, the others augmented")
+    viz.plot_augmentations(images[0], masks[0], Augmenter(), path, n=args.n, seed=args.seed)
+    print(f"wrote {path}: the first panel is the original, the others augmented")
     return 0
 
 

@@ -6,15 +6,24 @@ import argparse
 from .. import __version__
 from ..bench import command as bench_command
 from ..losses import LOSSES
-from .arguments import non_negative_int, positive_int
+from .arguments import (non_negative_float, non_negative_int, open_fraction, positive_float,
+                        positive_int, probability)
 from .extras import run_augment_preview, run_lessons
 from .gradcheck import run_gradcheck
 from .predict import run_evaluate, run_predict
 from .train import run_train
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose mistakes are one line on stderr (exit status 2): the
+    command, the option and what is wrong, and where to read more."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="unet-scratch",
         description="A U-Net written from scratch in NumPy and CuPy, for teaching.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -34,15 +43,15 @@ def build_parser():
                            help="for the ops: perturb every element, or one random direction per "
                                 "input (default: %(default)s; the network is always checked "
                                 "along directions)")
-    gradcheck.add_argument("--rtol", type=float,
+    gradcheck.add_argument("--rtol", type=non_negative_float,
                            help="relative tolerance (default: 1e-6)")
-    gradcheck.add_argument("--atol", type=float,
+    gradcheck.add_argument("--atol", type=non_negative_float,
                            help="absolute allowance on top of the rounding floor "
                                 "(default: 0 for the ops, 1e-8 for the network)")
-    gradcheck.add_argument("--eps", type=float,
+    gradcheck.add_argument("--eps", type=positive_float,
                            help="finite-difference step (default: 1e-5 for the ops, 1e-6 for "
                                 "the network)")
-    gradcheck.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    gradcheck.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default: %(default)s)")
     network = gradcheck.add_argument_group(
         "the network", "a UNet(base_channels=4) in float64 on one 1x1x32x32 input (with "
                        "--padding valid the smallest size above 32 that fits: 44 at depth 2, 92 at "
@@ -84,7 +93,7 @@ def add_train_parser(commands):
                       help="synthetic: training images (default: %(default)s)")
     data.add_argument("--val-images", type=positive_int, default=100, metavar="N",
                       help="synthetic: validation images (default: %(default)s)")
-    data.add_argument("--val-fraction", type=float, default=0.2, metavar="F",
+    data.add_argument("--val-fraction", type=open_fraction, default=0.2, metavar="F",
                       help="kaggle, folder: the share of images that validate "
                            "(default: %(default)s)")
     data.add_argument("--patch", type=positive_int, metavar="PX",
@@ -109,11 +118,11 @@ def add_train_parser(commands):
                      help="total epochs (default: %(default)s)")
     run.add_argument("--batch", type=positive_int, default=8,
                      help="batch size (default: %(default)s)")
-    run.add_argument("--lr", type=float, default=2e-3,
+    run.add_argument("--lr", type=positive_float, default=2e-3,
                      help="Adam's learning rate (default: %(default)s)")
     run.add_argument("--loss", choices=sorted(LOSSES), default="dice+bce",
                      help="loss (default: %(default)s)")
-    run.add_argument("--seed", type=int, default=0, help="seeds data, weights and shuffling "
+    run.add_argument("--seed", type=non_negative_int, default=0, help="seeds data, weights and shuffling "
                                                          "(default: %(default)s)")
     run.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
                      help="where to train (default: %(default)s)")
@@ -121,7 +130,8 @@ def add_train_parser(commands):
                      help="output folder (default: runs/ and the data's kind, e.g. "
                           "runs/synthetic)")
     run.add_argument("--resume", nargs="?", const="", metavar="CHECKPOINT",
-                     help="continue an interrupted run (default: DIR/checkpoint.last.npz)")
+                     help="continue an interrupted run (default: DIR/checkpoint.last.npz) "
+                          "with its own options, except those given again here")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(run=run_train)
 
@@ -135,7 +145,7 @@ def add_predict_parser(commands):
     predict.add_argument("checkpoint", help="a checkpoint written by 'unet-scratch train'")
     predict.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
     predict.add_argument("--out", required=True, metavar="DIR", help="folder for the masks")
-    predict.add_argument("--threshold", type=float, default=0.5,
+    predict.add_argument("--threshold", type=probability, default=0.5,
                          help="probability above which a pixel is foreground (default: %(default)s)")
     predict.add_argument("--min-pixels", type=non_negative_int, default=0, metavar="N",
                          help="predict nothing where fewer than N pixels are found "
@@ -144,6 +154,8 @@ def add_predict_parser(commands):
                          help="also write the masks run-length encoded in the Kaggle "
                               "competition's format (images named {n}.tif)")
     predict.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    predict.add_argument("--force", action="store_true",
+                         help="replace mask files (and the submission) that already exist")
     predict.set_defaults(run=run_predict)
 
 
@@ -151,7 +163,9 @@ def add_evaluate_parser(commands):
     evaluate = commands.add_parser(
         "evaluate", help="mean Dice and IoU of a checkpoint, with a per-image CSV",
         description="Score a checkpoint on a data set (Kaggle convention: an image whose true "
-                    "and predicted masks are both empty scores 1).")
+                    "and predicted masks are both empty scores 1). The images go through the "
+                    "network as in 'predict' (resized to the size it was trained at, and "
+                    "back), so the scores are those of the masks 'predict' writes.")
     evaluate.add_argument("checkpoint", help="a checkpoint written by 'unet-scratch train'")
     evaluate.add_argument("--data", metavar="SOURCE",
                           help="the validation part of a source as in 'train --data' "
@@ -174,9 +188,10 @@ def add_augment_preview_parser(commands):
                          help="as in 'train --data' (default: %(default)s)")
     preview.add_argument("--n", type=positive_int, default=8,
                          help="panels, the original included (default: %(default)s)")
-    preview.add_argument("--seed", type=int, default=0, help="(default: %(default)s)")
+    preview.add_argument("--seed", type=non_negative_int, default=0, help="(default: %(default)s)")
     preview.add_argument("--out", default="augmentation.png", metavar="FILE.png",
-                         help="(default: %(default)s)")
+                         help="a .png file, or an existing folder to write augmentation.png "
+                              "into (default: %(default)s)")
     preview.set_defaults(run=run_augment_preview)
 
 

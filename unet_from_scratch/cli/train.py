@@ -9,18 +9,24 @@ import numpy as np
 from .. import metrics, train
 from ..data.augment import Augmenter
 from ..data.patches import cut_patches
-from ..model import UNet
+from ..model import UNet, check_input_size
 from .arguments import UsageError
-from .data import STRUCTURES, check_device, data_sets, otsu_dice, parse_data
+from .data import (SCALED_BY, STRUCTURES, absolute_source, check_device, data_sets, known_size, otsu_dice,
+                   parse_data)
+from .outputs import OutputFolder, check_folder
 
-# The options that define a training run: kept in the checkpoint so --resume repeats them.
+# The options that define a training run: kept in the checkpoint so --resume repeats them
+# (where it runs -- --device, --quiet, --out -- is not part of the run).
 RUN_OPTIONS = ("data", "size", "train_images", "val_images", "val_fraction", "patch", "augment",
-               "base_channels", "depth", "padding", "batch_norm", "loss", "lr", "batch", "seed")
+               "base_channels", "depth", "padding", "batch_norm", "loss", "lr", "batch", "seed",
+               "epochs")
 
 
 def run_train(args):
+    """Check the options, sizes and output folder, read the data, train, summarize."""
     check_device(args.device)
     args.out = args.out or os.path.join("runs", parse_data(args.data)[0])
+    check_folder("--out", args.out)
     checkpoint = os.path.join(args.out, "checkpoint.npz")
     resume = resume_path(args, checkpoint)
     if resume is not None:
@@ -29,8 +35,10 @@ def run_train(args):
             print(f"nothing to do: {resume} already has {done} of {args.epochs} epochs "
                   f"(ask for more with --epochs)")
             return 0
+    check_sizes(args, known_size(args))       # before any data or network exists
     start = time.perf_counter()
     train_set, val_set = data_sets(args, log=lambda line: print(f"reading   {line}"))
+    check_sizes(args, train_set[0].shape[1:])
     model = UNet(base_channels=args.base_channels, depth=args.depth, padding=args.padding,
                  batch_norm=args.batch_norm, seed=args.seed)
     input_size = list(train_set[0].shape[1:])     # before patches: what predict resizes to
@@ -44,22 +52,37 @@ def run_train(args):
         print(f"{line}   (Otsu {baseline:.4f})", flush=True)
 
     run_info = {name: getattr(args, name) for name in RUN_OPTIONS}
-    run_info["input_size"] = input_size
+    run_info.update(data=absolute_source(args.data), input_size=input_size, scaled_by=SCALED_BY)
     # Depth runs down from the probe in ultrasound: a rotated scan is one no scanner makes.
     rotate = parse_data(args.data)[0] not in ("synthetic", "kaggle")
-    os.makedirs(args.out, exist_ok=True)
     try:
-        history = train.fit(model, train_set, val_set, epochs=args.epochs, batch_size=args.batch,
-                            lr=args.lr, loss=args.loss, seed=args.seed, device=args.device,
-                            augment=Augmenter(rotate=rotate) if args.augment else None,
-                            checkpoint=checkpoint, resume=resume, progress=not args.quiet,
-                            log=log, run_info=run_info)
+        with OutputFolder(args.out):     # removed again if the run ends before writing to it
+            history = train.fit(model, train_set, val_set, epochs=args.epochs,
+                                batch_size=args.batch, lr=args.lr, loss=args.loss,
+                                seed=args.seed, device=args.device,
+                                augment=Augmenter(rotate=rotate) if args.augment else None,
+                                checkpoint=checkpoint, resume=resume, progress=not args.quiet,
+                                log=log, run_info=run_info)
+            summarize(args, checkpoint, history, val_set, baseline)
     except KeyboardInterrupt:
         report_interrupt(args.out, checkpoint)
         return 130
-    summarize(args, checkpoint, history, val_set, baseline)
     print(f"{time.perf_counter() - start:.0f} s in all")
     return 0
+
+
+def check_sizes(args, size):
+    """Refuse training images of ``size`` (H, W) -- or --patch -- that the network of
+    --depth and --padding does not take, naming the smallest or nearest that fit.  Needs
+    no network, so it runs before one is built; a None ``size`` is not known yet."""
+    if args.patch:
+        check_input_size("--patch", "side", args.patch, args.depth, args.padding)
+        if size is not None and args.patch > min(size):
+            raise UsageError(f"--patch {args.patch}: larger than the training images "
+                             f"({size[0]}x{size[1]})")
+    elif size is not None:
+        for name, length in zip(("height", "width"), size):
+            check_input_size("--size", name, int(length), args.depth, args.padding)
 
 
 def print_run(args, model, train_set, val_set, baseline):
@@ -90,7 +113,9 @@ def summarize(args, checkpoint, history, val_set, baseline):
     path = checkpoint if os.path.isfile(checkpoint) else train.last_checkpoint_path(checkpoint)
     model, _, meta = train.load_checkpoint(path, args.device)
     images, masks = val_set
-    probabilities = train.predict(model, images, device=args.device)
+    probabilities = train.predict_at_input_size(model, images, train.input_size_of(meta),
+                                                args.batch, args.device, not args.quiet,
+                                                "validation")
     kind = parse_data(args.data)[0]
     title = "U-Net on synthetic ultrasound" if kind == "synthetic" else f"U-Net on {args.data}"
     structure = STRUCTURES.get(kind, "mask")
@@ -112,6 +137,8 @@ def resume_path(args, checkpoint):
     if args.resume is None:
         return None
     path = args.resume or train.last_checkpoint_path(checkpoint)
+    if os.path.isdir(path):
+        raise UsageError(f"--resume: {path}: is a folder, not a checkpoint file")
     if not os.path.isfile(path):
         raise UsageError(f"--resume: {path}: no such checkpoint (train into {args.out} first, "
                          f"or pass --resume PATH)")
@@ -119,21 +146,25 @@ def resume_path(args, checkpoint):
 
 
 def restore_run_options(args, path):
-    """Take the data and model options of the run being resumed from its checkpoint;
-    return the number of epochs it has done."""
+    """Take every option of the run being resumed from its checkpoint, except those given
+    again on the command line; return the number of epochs it has done."""
     meta = train.load_checkpoint(path)[2]
     if "epoch" not in meta:
         raise UsageError(f"--resume: {path} was not written by 'unet-scratch train'")
     saved = meta.get("run", {})
     if isinstance(saved.get("size"), int):        # written before --size took two numbers
         saved["size"] = [saved["size"]]
-    changed = [f"{name}={saved[name]!r}" for name in RUN_OPTIONS
-               if name in saved and saved[name] != getattr(args, name)]
-    for name in RUN_OPTIONS:
-        if name in saved:
-            setattr(args, name, saved[name])
+    given = getattr(args, "given", set())
+    restored = [name for name in RUN_OPTIONS if name in saved and name not in given]
+    changed = [f"{name}={saved[name]!r}" for name in restored if saved[name] != getattr(args, name)]
+    overridden = [f"{name}={getattr(args, name)!r}" for name in RUN_OPTIONS
+                  if name in saved and name in given and saved[name] != getattr(args, name)]
+    for name in restored:
+        setattr(args, name, saved[name])
     if changed:
         print(f"resuming with the run's own options: {', '.join(changed)}")
+    if overridden:
+        print(f"resuming with these options from the command line: {', '.join(overridden)}")
     return meta["epoch"]
 
 

@@ -34,11 +34,13 @@ so one blur, instead of two): ``p(q) = c + (q + d(q) - t - c) / s``.
 Intensity, on images only (masks are left alone): brightness b and contrast k around the
 image's mean m,
 
-    image' = clip(k * image + (b + (1 - k) m), 0, 1)  =  clip(m + k (image - m) + b, 0, 1)
+    image' = clip(k * image + (b r + (1 - k) m), lo, hi)  =  clip(m + k (image - m) + b r, lo, hi)
 
-written the first way so that k = 1, b = 0 returns the image bit for bit.
+written the first way so that k = 1, b = 0 returns the image bit for bit; [lo, hi] is
+[0, 1] widened to the image's own range, and r = hi - lo, so images in [0, 1] are clipped
+to [0, 1] and images in any other range (0..255, standardized) keep theirs.
 
-The images are expected in [0, 1] (as :func:`unet_from_scratch.train.fit` requires); the
+The images may be in any range (as :func:`unet_from_scratch.train.fit` accepts); the
 masks must be 0/1. Dtypes and shapes are kept; the inputs are never modified in place.
 """
 
@@ -170,12 +172,13 @@ def random_displacement(shape, sigma, grid=3, rng=0):
 
 
 def brightness_contrast(images, brightness=0.0, contrast=1.0):
-    """Change the brightness and contrast of images (not masks), then clip to [0, 1]:
-    ``clip(m + contrast * (image - m) + brightness, 0, 1)`` with m each (H, W) image's mean.
+    """Change the brightness and contrast of images (not masks), then clip:
+    ``clip(m + contrast * (image - m) + brightness * r, lo, hi)`` with m each (H, W) image's
+    mean, [lo, hi] = [min(0, image.min()), max(1, image.max())] and r = hi - lo.
 
     Inputs:
-        images: array of shape (..., H, W), float, values in [0, 1].
-        brightness: a number b added to every pixel (0: unchanged).
+        images: array of shape (..., H, W), float, any range ([0, 1] is clipped to [0, 1]).
+        brightness: a number b; b r is added to every pixel (0: unchanged).
         contrast: a factor k >= 0 on the distances from the mean (1: unchanged).
     Returns:
         new array of the same shape and dtype (equal to ``images`` bit for bit when b = 0 and
@@ -187,10 +190,13 @@ def brightness_contrast(images, brightness=0.0, contrast=1.0):
     contrast = check_non_negative(op, "contrast", contrast)
     dtype = images.dtype
     mean = images.mean(axis=(-2, -1), keepdims=True, dtype=np.float64)
-    # k * image + (b + (1 - k) m): with k = 1 and b = 0 this is image * 1 + 0, exact.
-    offset = (brightness + (1.0 - contrast) * mean).astype(dtype)
+    low = np.minimum(0, images.min(axis=(-2, -1), keepdims=True)).astype(dtype)
+    high = np.maximum(1, images.max(axis=(-2, -1), keepdims=True)).astype(dtype)
+    # k * image + (b r + (1 - k) m): with k = 1 and b = 0 this is image * 1 + 0, exact.
+    span = high.astype(np.float64) - low.astype(np.float64)
+    offset = (brightness * span + (1.0 - contrast) * mean).astype(dtype)
     out = images * dtype.type(contrast) + offset
-    return np.clip(out, 0, 1, out=out)
+    return np.clip(out, low, high, out=out)
 
 
 # --------------------------------------------------------------------------------------------
@@ -229,7 +235,7 @@ class Augmenter:
         rotate: bool.
         shift: the largest shift as a fraction of the side, a number in [0, 1).
         scale: the largest relative change of size, a number in [0, 1).
-        brightness: the largest brightness offset, a number >= 0 (images in [0, 1]).
+        brightness: the largest brightness offset, a number >= 0 (a share of the images' range).
         contrast: the largest relative change of contrast, a number in [0, 1].
         elastic_sigma: the elastic displacements' standard deviation in pixels, >= 0
             (the paper uses 10 pixels on 572 x 572 tiles; 4 suits 96 x 128 images).
@@ -262,7 +268,7 @@ class Augmenter:
         """Augment a batch.
 
         Inputs:
-            images: array of shape (N, H, W) or (N, C, H, W), float, values in [0, 1].
+            images: array of shape (N, H, W) or (N, C, H, W), float, any range.
             masks: array of shape (N, H, W) or (N, C', H, W) (the same N, H, W as images,
                 the same number of axes), values 0 and 1.
             rng: a ``numpy.random.Generator`` (as ``fit`` passes) or an int seed.

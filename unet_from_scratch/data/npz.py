@@ -61,6 +61,7 @@ def write_npz_atomically(path, arrays, compressed=False):
     """
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
+    remove_stale_temporaries(path)
     temporary = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.tmp.npz")
     try:
         with open(temporary, "wb") as f:
@@ -71,6 +72,31 @@ def write_npz_atomically(path, arrays, compressed=False):
     finally:
         if os.path.exists(temporary):    # interrupted before the rename: drop the half file
             os.remove(temporary)
+
+
+def remove_stale_temporaries(path):
+    """Remove the temporary files of ``path`` left by writers that were killed (SIGKILL, a
+    power cut) before they could clean up: ``.<name>.<pid>.tmp.npz`` whose process is gone."""
+    folder, name = os.path.split(os.path.abspath(path))
+    prefix, suffix = f".{name}.", ".tmp.npz"
+    for entry in os.listdir(folder):
+        pid = entry[len(prefix):-len(suffix)]
+        if entry.startswith(prefix) and entry.endswith(suffix) and pid.isdigit() \
+                and int(pid) != os.getpid() and not _process_exists(int(pid)):
+            try:
+                os.remove(os.path.join(folder, entry))
+            except FileNotFoundError:      # another process removed it first
+                pass
+
+
+def _process_exists(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:           # it exists, and belongs to someone else
+        return True
+    return True
 
 
 def load_prepared(path):

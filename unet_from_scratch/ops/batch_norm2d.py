@@ -29,7 +29,7 @@ The loop definition is :func:`unet_from_scratch.reference.batch_norm2d_forward`.
 """
 
 from ..backend import get_array_module
-from ..checks import check_array, check_image, check_same_dtype_and_device, check_upstream
+from ..checks import check_cache, check_array, check_image, check_same_dtype_and_device, check_upstream
 
 
 def batch_norm2d_forward(x, gamma, beta, running_mean=None, running_var=None, training=True,
@@ -79,6 +79,7 @@ def batch_norm2d_backward(dy, cache):
     Returns:
         dx: (n, c, h, w), dgamma: (c,), dbeta: (c,).  (The running statistics get none.)
     """
+    check_cache("batch_norm2d_backward", cache, tuple)
     x_hat, gamma, inv_std, training = cache
     check_upstream("batch_norm2d_backward", dy, x_hat.shape, x_hat.dtype)
     shape = (1, -1, 1, 1)

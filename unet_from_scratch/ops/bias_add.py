@@ -14,7 +14,7 @@ from collections import namedtuple
 
 from .. import backend
 from ..backend import get_array_module
-from ..checks import check_bias, check_image, check_same_dtype_and_device, check_upstream
+from ..checks import check_cache, check_bias, check_image, check_same_dtype_and_device, check_upstream
 from ..cuda import kernels
 
 BiasAddCache = namedtuple("BiasAddCache", "path shape dtype")
@@ -43,6 +43,7 @@ def bias_add_forward(x, b):
 def bias_add_backward(dy, cache):
     """Gradients of :func:`bias_add_forward`: ``dx = dy`` (a copy, which a caller may add to
     in place) and ``db`` summed over n, h, w."""
+    check_cache("bias_add_backward", cache, BiasAddCache)
     check_upstream("bias_add_backward", dy, cache.shape, cache.dtype)
     return dy.copy(), bias_gradient(dy, cache.path)
 

@@ -12,7 +12,7 @@ affect the output.
 """
 
 from ..backend import get_array_module
-from ..checks import check_image, check_upstream, pair
+from ..checks import check_cache, check_image, check_upstream, pair
 
 
 def center_crop_forward(x, size):
@@ -57,6 +57,7 @@ def center_crop_backward(dy, cache):
     Returns:
         dx: (n, c, h_I, w_I).
     """
+    check_cache("center_crop_backward", cache, tuple)
     x_shape, y_shape, dtype, top, left = cache
     check_upstream("center_crop_backward", dy, y_shape, dtype)
     xp = get_array_module(dy)

@@ -9,7 +9,7 @@ up-convolution and partly down the skip path to the encoder.
 """
 
 from ..backend import get_array_module
-from ..checks import check_image, check_same_dtype_and_device, check_upstream
+from ..checks import check_cache, check_image, check_same_dtype_and_device, check_upstream
 
 
 def concat_forward(*xs):
@@ -47,6 +47,7 @@ def concat_backward(dy, cache):
         A tuple of (n, c_k, h, w) gradients, one per input, in input order.  They are
         copies, not views of ``dy``: a caller may add to them in place.
     """
+    check_cache("concat_backward", cache, tuple)
     y_shape, dtype, channels = cache
     check_upstream("concat_backward", dy, y_shape, dtype)
     grads, start = [], 0

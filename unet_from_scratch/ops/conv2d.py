@@ -37,7 +37,7 @@ from collections import namedtuple
 
 from .. import backend
 from ..backend import get_array_module
-from ..checks import (check_bias, check_image, check_kernel, check_kernel_fits,
+from ..checks import (check_cache, check_bias, check_image, check_kernel, check_kernel_fits,
                       check_same_dtype_and_device, check_upstream, pair)
 from .bias_add import bias_gradient
 from .im2col import buffer_view, chunk_buffer, col2im, im2col, image_chunks, output_size
@@ -84,6 +84,7 @@ def conv2d_backward(dy, cache):
         dx: (n, c_I, h_I, w_I), dw: (c_O, c_I, k_h, k_w), db: (c_O,) or None when the
         forward had no bias.
     """
+    check_cache("conv2d_backward", cache, ConvCache)
     path, x, w, has_bias, stride, padding, y_shape = cache
     check_upstream("conv2d_backward", dy, y_shape, x.dtype)
     dx = conv2d_dx(dy, w, x.shape, stride, padding, path)

@@ -32,7 +32,7 @@ definition is :func:`unet_from_scratch.reference.conv_transpose2d_forward`.
 """
 
 from .. import backend
-from ..checks import (check_bias, check_image, check_kernel, check_same_dtype_and_device,
+from ..checks import (check_cache, check_bias, check_image, check_kernel, check_same_dtype_and_device,
                       check_upstream, pair)
 from .bias_add import bias_gradient
 from .conv2d import ConvCache, conv2d_dw, conv2d_dx, conv2d_matmul
@@ -78,6 +78,7 @@ def conv_transpose2d_backward(dy, cache):
         dx: (n, c_I, h_I, w_I), dw: (c_I, c_O, k_h, k_w), db: (c_O,) or None when the
         forward had no bias.
     """
+    check_cache("conv_transpose2d_backward", cache, tuple)
     path, x, w, has_bias, stride, padding, y_shape = cache
     check_upstream("conv_transpose2d_backward", dy, y_shape, x.dtype)
     dx = conv2d_matmul(dy, w, stride, padding, path)

@@ -12,7 +12,7 @@ so a CPU run and a GPU run with the same seed drop the same values.
 import numpy as np
 
 from ..backend import get_array_module
-from ..checks import check_array, check_upstream
+from ..checks import check_cache, check_array, check_upstream
 
 
 def dropout_forward(x, p, rng, training=True):
@@ -41,6 +41,7 @@ def dropout_forward(x, p, rng, training=True):
 
 def dropout_backward(dy, cache):
     """Gradient of :func:`dropout_forward`: ``dy * mask`` (a copy of dy when nothing was dropped)."""
+    check_cache("dropout_backward", cache, tuple)
     mask, shape, dtype = cache
     check_upstream("dropout_backward", dy, shape, dtype)
     return dy.copy() if mask is None else dy * mask

@@ -39,7 +39,7 @@ import numpy as np
 
 from .. import backend
 from ..backend import get_array_module
-from ..checks import check_image, check_kernel_fits, check_upstream, pair
+from ..checks import check_cache, check_image, check_kernel_fits, check_upstream, pair
 from ..cuda import kernels
 from .im2col import output_size
 
@@ -94,6 +94,7 @@ def max_pool2d_backward(dy, cache):
     their ``dy`` to pixel ``(s_h i + p, s_w j + q)``: one strided slice per kernel
     position, as in ``col2im``, so overlapping windows add up and no pixel loop is needed.
     """
+    check_cache("max_pool2d_backward", cache, PoolCache)
     path, x_shape, dtype, argmax, kernel_size, stride = cache
     check_upstream("max_pool2d_backward", dy, argmax.shape, dtype)
     if path == "kernels":

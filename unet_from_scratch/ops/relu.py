@@ -22,7 +22,7 @@ from collections import namedtuple
 
 from .. import backend
 from ..backend import get_array_module
-from ..checks import check_array, check_upstream
+from ..checks import check_cache, check_array, check_upstream
 from ..cuda import kernels
 
 ReluCache = namedtuple("ReluCache", "path shape dtype mask output")
@@ -51,6 +51,7 @@ def relu_forward(x):
 
 def relu_backward(dy, cache):
     """Gradient of :func:`relu_forward`: ``dy`` where the input was positive, else 0."""
+    check_cache("relu_backward", cache, ReluCache)
     check_upstream("relu_backward", dy, cache.shape, cache.dtype)
     if cache.path == "kernels":
         return kernels.relu_backward(dy, cache.output)

@@ -17,7 +17,7 @@ from collections import namedtuple
 
 from .. import backend
 from ..backend import get_array_module
-from ..checks import check_array, check_upstream
+from ..checks import check_cache, check_array, check_upstream
 from ..cuda import kernels
 
 SigmoidCache = namedtuple("SigmoidCache", "path output")
@@ -46,6 +46,7 @@ def sigmoid_forward(x):
 
 def sigmoid_backward(dy, cache):
     """Gradient of :func:`sigmoid_forward`: ``dy * y * (1 - y)``."""
+    check_cache("sigmoid_backward", cache, SigmoidCache)
     y = cache.output
     check_upstream("sigmoid_backward", dy, y.shape, y.dtype)
     if cache.path == "kernels":
