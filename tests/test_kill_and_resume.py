@@ -12,7 +12,6 @@ import time
 import numpy as np
 
 from unet_from_scratch import train
-from unet_from_scratch.cli import command as cli
 from unet_from_scratch.model import UNet
 
 EPOCHS = 20
@@ -62,8 +61,10 @@ def test_sigkill_at_random_moments_then_resume_gives_the_uninterrupted_weights(t
     leftovers = [name for name in os.listdir(out) if name.endswith(".tmp.npz")]
     assert leftovers == [], f"temporary files of killed writers left behind (seed {seed})"
 
-    reference = str(tmp_path / "reference")
-    assert cli.main(["train", *TINY, "--out", reference]) == 0
+    reference = str(tmp_path / "reference")         # in a process of its own, as the others
+    uninterrupted = start(reference, resume=False)
+    uninterrupted.communicate()
+    assert uninterrupted.returncode == 0
     resumed, _, meta = train.load_checkpoint(last)
     expected = train.load_checkpoint(os.path.join(reference, "checkpoint.last.npz"))[0]
     assert meta["epoch"] == EPOCHS

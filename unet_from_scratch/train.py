@@ -15,6 +15,7 @@ import numpy as np
 from . import losses, ops, optim
 from .backend import asnumpy, get_array_module, to_device
 from .checkpoints import load_checkpoint, save_checkpoint
+from .data.npz import remove_stale_temporaries
 from .checks import check_bool, check_count, check_height_width, check_int, check_positive
 from .prediction import (as_batch_array, as_image_batch, evaluate_dice, input_size_of, predict,
                          predict_at_input_size)
@@ -138,6 +139,10 @@ def fit(model, train, val, epochs=10, batch_size=8, lr=1e-3, loss="dice+bce", op
                                 **({"momentum": 0.9} if optimizer == "sgd" else {}))
     history = {"epoch": [], "loss": [], "val_dice": [], "seconds": []}
     first_epoch, best = 1, -1.0
+    if checkpoint is not None:          # a killed run's half-written files: the best one, too,
+        for path in (checkpoint, last_checkpoint_path(checkpoint)):   # may not be saved again
+            if os.path.isdir(os.path.dirname(os.path.abspath(path))):
+                remove_stale_temporaries(path)
     if resume is not None:
         first_epoch, best, history = _resume(resume, model, opt, device, loss, log)
         log(f"resumed from {resume} after epoch {first_epoch - 1} (best val Dice {best:.4f})")
