@@ -217,7 +217,20 @@ MISTAKES = [
     (ex.check_numerical_gradient, lambda f, x, eps: 2 * central_differences(f, x, eps), "divided by eps instead of 2 eps"),
     (ex.check_max_pool2d_backward, to_last_maximum, "to the last tied maximum"),
     (ex.check_rle_encode, lambda mask: mistakes.shift_starts(rle(mask), -1) if mask.any() else "", "starts are 0-based"),
+    (ex.check_conv_transpose2d_forward, lambda x, w, s: overwriting_scatter(x, w, s), "with = instead of adding them"),
+    (ex.check_unet_output_size, lambda size, depth: valid_output_size(size, depth) + 4 * 2 ** depth,
+     "left out the two convolutions at the bottom"),
+    (ex.check_contributing_windows, lambda y, k, s, p, o: windows(y, k, s, 0, o), "It looks like you left out the padding"),
 ]
+
+
+def overwriting_scatter(x, w, stride):
+    y = np.zeros((x.shape[0], w.shape[1], (x.shape[2] - 1) * stride + w.shape[2], (x.shape[3] - 1) * stride + w.shape[3]))
+    for i in range(x.shape[2]):
+        for j in range(x.shape[3]):
+            y[:, :, i * stride:i * stride + w.shape[2], j * stride:j * stride + w.shape[3]] = \
+                np.tensordot(x[:, :, i, j], w, axes=([1], [0]))
+    return y
 
 
 @pytest.mark.parametrize("checker, wrong, message", MISTAKES,
@@ -291,46 +304,81 @@ value = 3"""
 
 def test_student_source_replaces_the_block_at_its_indentation():
     assert lessons.student_source(SOLUTION_CELL) == (
-        'def f(x):\n    """Doc."""\n    y = 1\n    raise NotImplementedError("exercise")\n\nvalue = 3')
+        'def f(x):\n    """Doc."""\n    y = 1\n    # YOUR CODE HERE\n    raise NotImplementedError()\n\nvalue = 3')
 
 
 @pytest.mark.parametrize("text, expected", [
-    ("a = 1\n### BEGIN SOLUTION\nb = 2\n### END SOLUTION", 'a = 1\nraise NotImplementedError("exercise")'),
-    ("a = 1\n### BEGIN SOLUTION\nb = 2\n### END SOLUTION\n", 'a = 1\nraise NotImplementedError("exercise")\n'),
-    ("a = 1\r\nc = '### BEGIN SOLUTION is text'\n\x0cd = 4\n", "a = 1\r\nc = '### BEGIN SOLUTION is text'\n\x0cd = 4\n"),
+    ("a = 1\n### BEGIN SOLUTION\nb = 2\n### END SOLUTION", "a = 1\n# YOUR CODE HERE\nraise NotImplementedError()"),
+    ("a = 1\n### BEGIN SOLUTION\nb = 2\n### END SOLUTION\n", "a = 1\n# YOUR CODE HERE\nraise NotImplementedError()\n"),
+    ("a = 1\r\n  ### BEGIN SOLUTION\r\nb = 2\n### END SOLUTION\n\x0cd = 4\n",
+     "a = 1\r\n  # YOUR CODE HERE\n  raise NotImplementedError()\n\x0cd = 4\n"),
 ])
 def test_student_source_keeps_everything_else_exactly(text, expected):
-    """Line endings, a final newline or its absence, odd separators, and the marker text
-    inside a longer line are all kept; only whole marker lines count."""
+    """Lines are split at \\n as nbgrader splits them: a final newline or its absence, \\r and
+    odd separators are kept; only the marker lines and what lies between them go."""
     assert lessons.student_source(text) == expected
-    assert lessons.count_solutions({"cells": [{"cell_type": "code", "source": text}]}) == text.count("\n### BEGIN")
+    assert lessons.count_solutions({"cells": [{"cell_type": "code", "source": text}]}) == 1
 
 
 @pytest.mark.parametrize("text, message", [
     ("### BEGIN SOLUTION\nx = 1", "BEGIN SOLUTION without ### END SOLUTION"),
     ("x = 1\n### END SOLUTION", "line 2: ### END SOLUTION without ### BEGIN SOLUTION"),
     ("### BEGIN SOLUTION\n### BEGIN SOLUTION\n### END SOLUTION", "line 2: ### BEGIN SOLUTION inside another"),
+    ("x = 1\nc = '### BEGIN SOLUTION is text'", "line 2: marker text inside a longer line"),
 ])
-def test_student_source_refuses_unbalanced_markers(text, message):
+def test_student_source_refuses_unbalanced_or_ambiguous_markers(text, message):
+    """nbgrader takes any line holding the marker text for a marker; the generator refuses
+    such a line rather than read it differently."""
     with pytest.raises(ValueError, match=f"lessons: lesson.ipynb, cell 3.*{message}"):
         lessons.student_source(text, where="lesson.ipynb, cell 3")
 
 
-def test_student_notebook_clears_outputs_and_leaves_the_instructor_version_alone(tmp_path):
-    notebook = {"cells": [{"cell_type": "markdown", "metadata": {}, "source": ["### BEGIN SOLUTION is text here"]},
-                          {"cell_type": "code", "metadata": {}, "execution_count": 4,
-                           "outputs": [{"output_type": "stream", "name": "stdout", "text": "7"}],
-                           "source": SOLUTION_CELL.splitlines(keepends=True)}],
-                "metadata": {}, "nbformat": 4, "nbformat_minor": 4}
-    (tmp_path / "lessons").mkdir()
-    (tmp_path / "lessons" / "00_x.ipynb").write_text(json.dumps(notebook))
+def nbgrader_cell(cell_type, source, **meta):
+    cell = {"cell_type": cell_type, "metadata": {}, "source": source.splitlines(keepends=True)}
+    if cell_type == "code":
+        cell.update(execution_count=4, outputs=[{"output_type": "stream", "name": "stdout", "text": "7"}])
+    if meta:
+        cell["metadata"]["nbgrader"] = dict(dict(grade=False, solution=False, locked=False), **meta)
+    return cell
+
+
+def write_lessons(folder, cells):
+    folder.mkdir()
+    notebook = {"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 4}
+    (folder / "00_x.ipynb").write_text(json.dumps(notebook))
+    return notebook
+
+
+def test_student_notebook_as_nbgrader_makes_it_and_the_instructor_version_untouched(tmp_path):
+    cells = [nbgrader_cell("markdown", "# Text", grade_id="text", locked=True),
+             nbgrader_cell("code", SOLUTION_CELL, grade_id="exercise", solution=True),
+             nbgrader_cell("code", "x = 2", grade_id="whole", solution=True),
+             nbgrader_cell("code", "check(f)\n### BEGIN HIDDEN TESTS\ncheck(f, hidden=True)\n### END HIDDEN TESTS",
+                           grade_id="check", grade=True, locked=True, points=1),
+             nbgrader_cell("code", "print(1)")]
+    notebook = write_lessons(tmp_path / "lessons", cells)
     written = lessons.write_student_lessons(tmp_path / "out", tmp_path / "lessons", log=None)
-    student = json.loads(written[0].read_text())
-    assert student["cells"][0] == notebook["cells"][0]                     # markdown untouched
-    code = student["cells"][1]
-    assert code["outputs"] == [] and code["execution_count"] is None
-    assert "".join(code["source"]) == lessons.student_source(SOLUTION_CELL)
+    student = json.loads(written[0].read_text())["cells"]
+    assert ["".join(cell["source"]) for cell in student] == [
+        "# Text", lessons.student_source(SOLUTION_CELL), "# YOUR CODE HERE\nraise NotImplementedError()",
+        "check(f)", "print(1)"]
+    assert [(cell["metadata"].get("editable"), cell["metadata"].get("deletable")) for cell in student] == [
+        (False, False), (None, False), (None, False), (False, False), (None, None)]
+    assert all(cell["outputs"] == [] and cell["execution_count"] is None
+               for cell in student if cell["cell_type"] == "code")
     assert json.loads((tmp_path / "lessons" / "00_x.ipynb").read_text()) == notebook
+
+
+@pytest.mark.parametrize("cell, message", [
+    (nbgrader_cell("code", SOLUTION_CELL), "a solution block in a cell that is not a solution cell"),
+    (nbgrader_cell("code", "### BEGIN HIDDEN TESTS\nx\n### END HIDDEN TESTS", grade_id="a", solution=True),
+     "hidden tests in a cell that is not an autograded test cell"),
+])
+def test_student_notebook_refuses_markers_where_nbgrader_refuses_them(tmp_path, cell, message):
+    write_lessons(tmp_path / "lessons", [cell])
+    with pytest.raises(ValueError, match=f"00_x.ipynb, cell 0: {message}"):
+        lessons.write_student_lessons(tmp_path / "out", tmp_path / "lessons", log=None)
+    assert not (tmp_path / "out").exists()
 
 
 def test_lessons_folder_errors(tmp_path):

@@ -28,7 +28,8 @@ from ..model import UNet
 from ..nn import Parameter
 from .grading import ExerciseError, as_number, call_student, compare, describe, report_passed
 from .mistakes import (dx_with_unflipped_kernel, gradients_with_unpermuted_dy, shift_starts,
-                       to_every_maximum, to_last_maximum)
+                       to_every_maximum, to_last_maximum, transposed_conv_overwriting,
+                       valid_size_without_bottom)
 
 
 # --- the checkers, in the order of the lessons ----------------------------------------------
@@ -172,7 +173,10 @@ def check_conv_transpose2d_forward(conv_transpose2d):
         x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
         got = call_student(check, conv_transpose2d, name, x.copy(), w.copy(), stride)
         expected, _ = reference.conv_transpose2d_forward(x, w, None, stride, 0)
-        compare(check, name, "y", got, expected, {},
+        overwriting = ("wrote each contribution with = instead of adding them (+=): where "
+                       "windows overlap, every one of them adds to the output pixel")
+        compare(check, name, "y", got, expected,
+                 {overwriting: list(transposed_conv_overwriting(x, w, stride))},
                  shape_hint="h_O = (h - 1) * stride + k; the weights are (c_I, c_O, k, k)")
     report_passed(check, "3 cases agree with the loop reference (reference.conv_transpose2d_forward)")
 
@@ -210,6 +214,9 @@ def check_unet_output_size(output_size):
             hint = ""
             if got == size:
                 hint = " That is the input size: 'valid' convolutions shrink every map by 2 per conv."
+            elif got == valid_size_without_bottom(size, depth):
+                hint = (" It looks like you left out the two convolutions at the bottom of the U, "
+                        "between the last pooling and the first up-convolution (4 pixels).")
             raise ExerciseError(f"{check}: for {name} the output side is {expected}, your function "
                                 f"returned {got!r}. Each level's two 3 x 3 convs take 4 pixels, "
                                 f"each pooling halves, each up-convolution doubles.{hint}")
@@ -290,9 +297,14 @@ def check_contributing_windows(contributing_windows):
             expected = [(i, oy) for i in range(kernel) for oy in range(out_size)
                         if stride * oy + i == y + padding]
             if [tuple(pair) for pair in got] != expected:
+                no_padding = [(i, oy) for i in range(kernel) for oy in range(out_size)
+                              if stride * oy + i == y]
+                hint = (" It looks like you left out the padding." if padding and
+                        [tuple(pair) for pair in got] == no_padding else "")
                 raise ExerciseError(f"{check}: for {name} the pairs (i, oy) are {expected}, yours "
                                     f"are {list(got)}. Window oy reads padded rows stride*oy ... "
-                                    f"stride*oy + kernel - 1, and the pixel's padded row is y + padding.")
+                                    f"stride*oy + kernel - 1, and the pixel's padded row is y + "
+                                    f"padding.{hint}")
             count += 1
     report_passed(check, f"{count} rows agree with a brute-force search")
 

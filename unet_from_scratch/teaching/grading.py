@@ -30,7 +30,8 @@ def call_student(check, function, case, *args):
 
 def compare(check, case, what, got, expected, mistakes, shape_hint="", rtol=1e-6, atol=1e-9):
     """Raise an ExerciseError unless ``got`` is an array of ``expected``'s shape and values;
-    ``mistakes`` maps a description of a common mistake to the array that mistake gives."""
+    ``mistakes`` maps a description of a common mistake to the array that mistake gives (or
+    to a list of arrays, when the mistake can be made in several ways)."""
     if not hasattr(got, "shape"):
         raise ExerciseError(f"{check}: for {case}, {what} should be a NumPy array of shape "
                             f"{expected.shape}; your function returned {describe(got)}")
@@ -41,8 +42,9 @@ def compare(check, case, what, got, expected, mistakes, shape_hint="", rtol=1e-6
     got = np.asarray(got, dtype=float)
     if np.allclose(got, expected, rtol=rtol, atol=atol):
         return
-    for description, wrong in mistakes.items():
-        if wrong.shape == got.shape and np.allclose(got, wrong, rtol=rtol, atol=atol):
+    for description, wrongs in mistakes.items():
+        if any(wrong.shape == got.shape and np.allclose(got, wrong, rtol=rtol, atol=atol)
+               for wrong in (wrongs if isinstance(wrongs, list) else [wrongs])):
             raise ExerciseError(f"{check}: for {case}, {what} has the right shape but wrong "
                                 f"values: it looks like you {description}.")
     error = np.abs(got - expected)
