@@ -7,13 +7,15 @@ and names the typical mistake when given a function that makes it.
 """
 
 import json
+import types
 
 import numpy as np
 import pytest
 
 from unet_from_scratch import exercises as ex
 from unet_from_scratch.teaching import mistakes
-from unet_from_scratch import ops
+import unet_from_scratch as us
+from unet_from_scratch import Adam, UNet, losses, ops, reference, submission
 from unet_from_scratch.teaching import student as lessons
 
 
@@ -210,7 +212,7 @@ MISTAKES = [
     (ex.check_dice_coefficient, lambda p, t: 0.0 if p.sum() + t.sum() == 0 else dice(p, t), "the convention is 1"),
     (ex.check_contributing_windows, lambda y, k, s, p, o: windows(y, k, s, 0, o),
      r"for row 0, kernel 3, stride 1, padding 1 \(6 windows\) the pairs \(i, oy\) are \[\(0, 1\), \(1, 0\)\], yours are \[\(0, 0\)\]"),
-    (ex.check_conv2d_backward, lambda dy, x, w, s, p: (mistakes.dx_with_unflipped_kernel(dy, w, x.shape, s, p),) +
+    (ex.check_conv2d_backward, lambda dy, x, w, s, p: (conv2d_backward_by_loops(dy, x, w[:, :, ::-1, ::-1], s, p)[0],) +
      tuple(conv2d_backward_by_loops(dy, x, w, s, p)[1:]), "used w without flipping it"),
     (ex.check_conv2d_backward, lambda dy, x, w, s, p: mistakes.gradients_with_unpermuted_dy(dy, x, w, s, p) +
      (dy.sum(axis=(0, 2, 3)),), "reshaped dy .* straight to"),
@@ -249,6 +251,81 @@ def test_lists_and_float32_results_are_accepted(checker, solution, as_list):
     checker(lambda *args: as_list(solution(*args)))
 
 
+def adam_by_the_optimizer(p, g, m, v, t, lr, beta1, beta2, eps):
+    from unet_from_scratch.nn import Parameter
+    parameter = Parameter(p.copy())
+    adam = Adam([parameter], lr=lr, betas=(beta1, beta2), eps=eps)
+    adam.t = t - 1
+    adam.state["exp_avg"][0][...], adam.state["exp_avg_sq"][0][...] = m, v
+    parameter.grad[...] = g
+    adam.step()
+    return parameter.data, adam.state["exp_avg"][0], adam.state["exp_avg_sq"][0]
+
+
+def copied(function):
+    """The package's function under another name, made from its code object."""
+    return types.FunctionType(function.__code__, function.__globals__, "mine", function.__defaults__)
+
+
+def transposed_by_conv_backward(x, w, stride):
+    n, _, h, wi = x.shape
+    y_shape = (n, w.shape[1], (h - 1) * stride + w.shape[2], (wi - 1) * stride + w.shape[3])
+    return ops.conv2d_backward(x, ops.conv2d_forward(np.zeros(y_shape), w, None, stride, 0)[1])[0]
+
+
+DELEGATIONS = [
+    (ex.check_dice_coefficient, lambda p, t: float(us.dice_per_image(p[None], t[None])[0]), "metrics.py",
+     "the Dice coefficient"),
+    (ex.check_conv2d_forward, lambda x, w, b, s, p: ops.conv2d_forward(x, w, b, s, p)[0], "ops/conv2d.py",
+     "the convolution"),
+    (ex.check_conv2d_forward, lambda x, w, b, s, p: reference.conv2d_forward(x, w, b, s, p)[0], "reference.py",
+     "the convolution"),
+    (ex.check_conv2d_forward, lambda x, w, b, s, p: copied(ops.conv2d_forward)(x, w, b, s, p)[0], "ops/conv2d.py",
+     "the convolution"),
+    (ex.check_conv2d_backward, lambda dy, x, w, s, p: ops.conv2d_backward(dy, ops.conv2d_forward(x, w, None, s, p)[1]),
+     "ops/conv2d.py", "the convolution's backward pass"),
+    (ex.check_max_pool2d_backward, lambda dy, x: ops.max_pool2d_backward(dy, ops.max_pool2d_forward(x, 2)[1]),
+     "ops/max_pool2d.py", "the pooling backward pass"),
+    (ex.check_conv_transpose2d_forward, lambda x, w, s: ops.conv_transpose2d_forward(x, w, None, s, 0)[0],
+     "ops/conv_transpose2d.py", "the transposed convolution"),
+    (ex.check_conv_transpose2d_forward, transposed_by_conv_backward, "ops/conv2d.py", "the transposed convolution"),
+    (ex.check_center_crop, lambda x, h, w: ops.center_crop_forward(x, (h, w))[0], "ops/center_crop.py",
+     "the center crop"),
+    (ex.check_unet_output_size,
+     lambda size, depth: UNet(depth=depth, base_channels=1, padding="valid").output_size(size, size)[0],
+     "model.py", "the output size"),
+    (ex.check_soft_dice_loss, lambda z, t: losses.dice_loss_forward(z, t, smooth=1.0, reduction="batch")[0],
+     "losses.py", "the soft Dice loss and its gradient"),
+    (ex.check_adam_step, adam_by_the_optimizer, "optim.py", "the Adam step"),
+    (ex.check_rle_encode, lambda mask: submission.rle_encode(mask), "submission.py", "the run-length encoding"),
+]
+
+
+@pytest.mark.parametrize("checker, delegating, where, what", DELEGATIONS,
+                         ids=[f"{c.__name__}-{i}" for i, (c, *_) in enumerate(DELEGATIONS)])
+def test_checker_refuses_the_packages_own_implementation(checker, delegating, where, what):
+    """Issue 12: a function that calls the package's implementation of the exercise -- directly,
+    through a copy of its code or through another op built on it -- fails, and says why."""
+    with pytest.raises(ex.ExerciseError, match=rf"your function calls the package's own .* \(in "
+                                               rf"unet_from_scratch/{where}\)\. This exercise asks you "
+                                               rf"to write {what} yourself"):
+        checker(delegating)
+
+
+def test_the_lessons_helpers_and_the_rest_of_the_package_stay_allowed():
+    """im2col and col2im are the convolution backward's helpers: a solution built on them
+    passes; so does one that uses an unrelated part of the package."""
+    def with_im2col(dy, x, w, stride, padding):
+        c_out, c_in, k_h, k_w = w.shape
+        cols = ops.im2col(x, (k_h, k_w), (stride, stride), (padding, padding))
+        dy_matrix = dy.transpose(1, 0, 2, 3).reshape(c_out, -1)
+        dw = (dy_matrix @ cols.reshape(c_in * k_h * k_w, -1).T).reshape(w.shape)
+        dcols = (w.reshape(c_out, -1).T @ dy_matrix).reshape(cols.shape)
+        return ops.col2im(dcols, x.shape, (stride, stride), (padding, padding)), dw, dy.sum(axis=(0, 2, 3))
+    ex.check_conv2d_backward(with_im2col)
+    ex.check_rle_encode(lambda mask: rle(ops.relu_forward(mask.astype(float))[0]))
+
+
 def test_a_restore_by_adding_back_is_accepted():
     """x + eps - 2 eps + eps is not always exactly x in floating point; that is not a change."""
     def restores_by_arithmetic(f, x, eps):
@@ -275,7 +352,7 @@ def test_numerical_gradient_checker_refuses_to_have_x_changed():
 
 def test_wrong_values_report_the_worst_index():
     def off_by_one_pixel(x, w, b, stride, padding):
-        y = ops.conv2d_forward(x, w, b, stride, padding)[0]
+        y = conv2d_by_loops(x, w, b, stride, padding)
         y[0, 0, 1, 2] += 1
         return y
     with pytest.raises(ex.ExerciseError, match=r"1 of its 9 values are wrong; the largest error is at "

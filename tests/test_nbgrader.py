@@ -7,8 +7,7 @@ executed with ``UNET_LESSONS_SMALL=1``:
 
 * ``solution``   -- the instructor notebooks: full points, and every check prints its tick;
 * ``stub``       -- the released notebooks as they are: 0 on every exercise;
-* ``delegating`` -- each exercise's body calls the package's own implementation (its points
-  are printed; the checkers do not refuse it yet);
+* ``delegating`` -- each exercise's body calls the package's own implementation: 0 on it;
 * ``mistake``    -- each exercise's solution with one common mistake planted: 0 on it, and the
   feedback (``nbgrader generate_feedback``) names the mistake.
 
@@ -192,6 +191,9 @@ def test_autograde_scores(course):
         assert all(score == maximum > 0 for score, maximum in table["solution", lesson].values()), lesson
         assert all(score == 0 for score, _ in table["stub", lesson].values()), lesson
         assert all(score == 0 for score, _ in table["mistake", lesson].values()), lesson
+        for grade_id, (score, _) in table["delegating", lesson].items():
+            if grade_id[len("check_"):] in DELEGATING:
+                assert score == 0, (lesson, grade_id)
 
 
 def check_outputs(course, student, lesson):
@@ -216,12 +218,16 @@ def test_the_solutions_run_without_an_error(course):
 
 
 def test_what_each_check_said(course):
-    """The solutions print a tick per check; the stubs are 'not done yet'."""
+    """The solutions print a tick per check; the stubs are 'not done yet'; the delegating
+    functions are told that the exercise asks them to write it."""
     for path in sorted(LESSONS.glob("[0-9][0-9]_*.ipynb")):
         said = {student: check_outputs(course, student, path.stem) for student in STUDENTS}
         for grade_id, text in said["solution"].items():
             assert text.startswith(f"\u2713 {grade_id}: ") and "Error" not in text, (path.name, text)
             assert "the exercise is not done yet" in said["stub"][grade_id], path.name
+            if grade_id[len("check_"):] in DELEGATING:
+                assert "your function calls the package's own" in said["delegating"][grade_id], path.name
+                assert "This exercise asks you to write" in said["delegating"][grade_id], path.name
 
 
 def test_the_feedback_names_each_planted_mistake(course):

@@ -7,6 +7,8 @@ what is wrong, or prints one line starting with a check mark.
 
 import numpy as np
 
+from .delegation import Watch
+
 TICK = "\u2713"
 
 
@@ -16,16 +18,26 @@ class ExerciseError(AssertionError):
 
 def call_student(check, function, case, *args):
     """``function(*args)``, with an exception turned into an ExerciseError that says which
-    exercise and which case raised it."""
-    try:
-        return function(*args)
-    except NotImplementedError:
+    exercise and which case raised it.  While it runs, the package's own implementation of
+    what the exercise asks for may not be called (:mod:`.delegation`): if it is, that is the
+    error, whatever the function returned."""
+    watch = Watch(check)
+    outcome = None
+    with watch.watching():
+        try:
+            result = function(*args)
+        except Exception as error:              # NotImplementedError included
+            outcome = error
+    if watch.used is not None:
+        raise ExerciseError(watch.message(check, case)) from None
+    if isinstance(outcome, NotImplementedError):
         raise ExerciseError(f"{check}: your function still raises NotImplementedError: the "
                             f"exercise is not done yet. Replace the `raise NotImplementedError` "
                             f"line with your code.") from None
-    except Exception as error:
-        raise ExerciseError(f"{check}: your function raised {type(error).__name__} for {case}: "
-                            f"{error}") from error
+    if outcome is not None:
+        raise ExerciseError(f"{check}: your function raised {type(outcome).__name__} for {case}: "
+                            f"{outcome}") from outcome
+    return result
 
 
 def compare(check, case, what, got, expected, mistakes, shape_hint="", rtol=1e-6, atol=1e-9):
