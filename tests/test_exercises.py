@@ -159,6 +159,31 @@ def test_checker_rejects_the_stub(checker):
         checker(stub)
 
 
+# Functions that pass every visible case and are still wrong: the grading cases catch them.
+ONLY_HIDDEN_CATCHES = [
+    (ex.check_conv2d_forward, lambda x, w, b, s, p: conv2d_by_loops(x, w, b, s, min(p, 1)), "padding 2"),
+    (ex.check_dice_coefficient, lambda p, t: 1.0 if t.sum() == 0 else dice(p, t), "an empty target"),
+    (ex.check_adam_step, lambda p, g, m, v, t, lr, b1, b2, eps: adam(p, g, m, v, t, lr, 0.9, 0.999, 1e-8), "betas"),
+    (ex.check_max_pool2d_backward,
+     lambda dy, x: max_pool_backward(dy, x) if len(np.unique(x)) > 2 else np.zeros_like(x), "a constant image"),
+]
+
+
+@pytest.mark.parametrize("checker, solution", CHECKS, ids=[c.__name__ for c, _ in CHECKS])
+def test_checker_accepts_a_correct_solution_in_the_grading_cases(checker, solution, capsys):
+    checker(solution, hidden=True)
+    assert capsys.readouterr().out.startswith(f"\u2713 {checker.__name__}: grading cases: ")
+
+
+@pytest.mark.parametrize("checker, wrong, case", ONLY_HIDDEN_CATCHES,
+                         ids=[c.__name__ for c, _, _ in ONLY_HIDDEN_CATCHES])
+def test_the_grading_cases_catch_what_the_visible_ones_miss(checker, wrong, case, capsys):
+    checker(wrong)
+    assert capsys.readouterr().out.startswith("\u2713")
+    with pytest.raises(ex.ExerciseError, match=f"{case}.*grading case"):
+        checker(wrong, hidden=True)
+
+
 def flipped_kernel(x, w, b, stride, padding):
     return conv2d_by_loops(x, w[:, :, ::-1, ::-1], b, stride, padding)
 

@@ -130,7 +130,9 @@ def test_student_versions_replace_every_solution_and_nothing_else(student_dir):
                 stubs += text.count("# YOUR CODE HERE\n    raise NotImplementedError()")
                 assert student_cell["metadata"]["deletable"] is False
             elif grading(teacher_cell).get("grade"):
-                assert source(student_cell) == source(teacher_cell)
+                hidden = source(teacher_cell).split(lessons.BEGIN_HIDDEN)
+                assert len(hidden) == 2 and "hidden=True" in hidden[1]
+                assert source(student_cell) == hidden[0].rstrip("\n")          # the grading cases go
                 assert student_cell["metadata"]["editable"] is False
             else:
                 assert source(student_cell) == source(teacher_cell)
@@ -201,4 +203,6 @@ def test_lesson_executes_headless_with_small_sizes(path, monkeypatch):
     client.execute()
     printed = "".join(output.get("text", "") for cell in notebook.cells if cell.cell_type == "code"
                       for output in cell.outputs if output.get("output_type") == "stream")
-    assert printed.count("\u2713 check_") == len(exercises_of(path)), printed
+    # each checker cell of the instructor version runs the visible cases and the grading cases
+    assert printed.count("\u2713 check_") == 2 * len(exercises_of(path)), printed
+    assert printed.count(": grading cases: ") == len(exercises_of(path)), printed

@@ -68,9 +68,9 @@ def compare(check, case, what, got, expected, mistakes, shape_hint="", rtol=1e-6
                         f"got {got[worst]:.10g} (error {error[worst]:.2e})")
 
 
-def report_passed(check, what):
-    """Print the check mark line of a passed check."""
-    print(f"{TICK} {check}: {what}")
+def report_passed(check, what, hidden=False):
+    """Print the check mark line of a passed check (of its grading cases, with ``hidden``)."""
+    print(f"{TICK} {check}: {'grading cases: ' if hidden else ''}{what}")
 
 
 def as_number(check, case, value):
