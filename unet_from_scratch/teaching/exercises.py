@@ -12,7 +12,12 @@ prints one line starting with a check mark when everything agrees, and otherwise
   bias, a one-sided difference, the gradient of a tie split between several maxima, ...).
 
 A function that still raises ``NotImplementedError`` (the student versions of the lessons
-start that way) gets a message saying that the exercise is not done yet.
+start that way) gets a message saying that the exercise is not done yet, and a function that
+calls the package's own implementation of the exercise fails (:mod:`.delegation`).
+
+Every checker also takes ``hidden=True``: then it runs the grading cases of
+:mod:`.hidden` instead of the visible ones (other shapes, strides and seeds, ties in pooling,
+empty masks), as the lessons' checker cells do between nbgrader's hidden-tests markers.
 
 The signature each checker expects is in its docstring, e.g.::
 
