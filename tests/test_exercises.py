@@ -7,13 +7,15 @@ and names the typical mistake when given a function that makes it.
 """
 
 import json
+import types
 
 import numpy as np
 import pytest
 
 from unet_from_scratch import exercises as ex
 from unet_from_scratch.teaching import mistakes
-from unet_from_scratch import ops
+import unet_from_scratch as us
+from unet_from_scratch import Adam, UNet, losses, ops, reference, submission
 from unet_from_scratch.teaching import student as lessons
 
 
@@ -157,6 +159,31 @@ def test_checker_rejects_the_stub(checker):
         checker(stub)
 
 
+# Functions that pass every visible case and are still wrong: the grading cases catch them.
+ONLY_HIDDEN_CATCHES = [
+    (ex.check_conv2d_forward, lambda x, w, b, s, p: conv2d_by_loops(x, w, b, s, min(p, 1)), "padding 2"),
+    (ex.check_dice_coefficient, lambda p, t: 1.0 if t.sum() == 0 else dice(p, t), "an empty target"),
+    (ex.check_adam_step, lambda p, g, m, v, t, lr, b1, b2, eps: adam(p, g, m, v, t, lr, 0.9, 0.999, 1e-8), "betas"),
+    (ex.check_max_pool2d_backward,
+     lambda dy, x: max_pool_backward(dy, x) if len(np.unique(x)) > 2 else np.zeros_like(x), "a constant image"),
+]
+
+
+@pytest.mark.parametrize("checker, solution", CHECKS, ids=[c.__name__ for c, _ in CHECKS])
+def test_checker_accepts_a_correct_solution_in_the_grading_cases(checker, solution, capsys):
+    checker(solution, hidden=True)
+    assert capsys.readouterr().out.startswith(f"\u2713 {checker.__name__}: grading cases: ")
+
+
+@pytest.mark.parametrize("checker, wrong, case", ONLY_HIDDEN_CATCHES,
+                         ids=[c.__name__ for c, _, _ in ONLY_HIDDEN_CATCHES])
+def test_the_grading_cases_catch_what_the_visible_ones_miss(checker, wrong, case, capsys):
+    checker(wrong)
+    assert capsys.readouterr().out.startswith("\u2713")
+    with pytest.raises(ex.ExerciseError, match=f"{case}.*grading case"):
+        checker(wrong, hidden=True)
+
+
 def flipped_kernel(x, w, b, stride, padding):
     return conv2d_by_loops(x, w[:, :, ::-1, ::-1], b, stride, padding)
 
@@ -210,14 +237,27 @@ MISTAKES = [
     (ex.check_dice_coefficient, lambda p, t: 0.0 if p.sum() + t.sum() == 0 else dice(p, t), "the convention is 1"),
     (ex.check_contributing_windows, lambda y, k, s, p, o: windows(y, k, s, 0, o),
      r"for row 0, kernel 3, stride 1, padding 1 \(6 windows\) the pairs \(i, oy\) are \[\(0, 1\), \(1, 0\)\], yours are \[\(0, 0\)\]"),
-    (ex.check_conv2d_backward, lambda dy, x, w, s, p: (mistakes.dx_with_unflipped_kernel(dy, w, x.shape, s, p),) +
+    (ex.check_conv2d_backward, lambda dy, x, w, s, p: (conv2d_backward_by_loops(dy, x, w[:, :, ::-1, ::-1], s, p)[0],) +
      tuple(conv2d_backward_by_loops(dy, x, w, s, p)[1:]), "used w without flipping it"),
     (ex.check_conv2d_backward, lambda dy, x, w, s, p: mistakes.gradients_with_unpermuted_dy(dy, x, w, s, p) +
      (dy.sum(axis=(0, 2, 3)),), "reshaped dy .* straight to"),
     (ex.check_numerical_gradient, lambda f, x, eps: 2 * central_differences(f, x, eps), "divided by eps instead of 2 eps"),
     (ex.check_max_pool2d_backward, to_last_maximum, "to the last tied maximum"),
     (ex.check_rle_encode, lambda mask: mistakes.shift_starts(rle(mask), -1) if mask.any() else "", "starts are 0-based"),
+    (ex.check_conv_transpose2d_forward, lambda x, w, s: overwriting_scatter(x, w, s), "with = instead of adding them"),
+    (ex.check_unet_output_size, lambda size, depth: valid_output_size(size, depth) + 4 * 2 ** depth,
+     "left out the two convolutions at the bottom"),
+    (ex.check_contributing_windows, lambda y, k, s, p, o: windows(y, k, s, 0, o), "It looks like you left out the padding"),
 ]
+
+
+def overwriting_scatter(x, w, stride):
+    y = np.zeros((x.shape[0], w.shape[1], (x.shape[2] - 1) * stride + w.shape[2], (x.shape[3] - 1) * stride + w.shape[3]))
+    for i in range(x.shape[2]):
+        for j in range(x.shape[3]):
+            y[:, :, i * stride:i * stride + w.shape[2], j * stride:j * stride + w.shape[3]] = \
+                np.tensordot(x[:, :, i, j], w, axes=([1], [0]))
+    return y
 
 
 @pytest.mark.parametrize("checker, wrong, message", MISTAKES,
@@ -234,6 +274,81 @@ def test_checker_names_the_mistake(checker, wrong, message):
 ])
 def test_lists_and_float32_results_are_accepted(checker, solution, as_list):
     checker(lambda *args: as_list(solution(*args)))
+
+
+def adam_by_the_optimizer(p, g, m, v, t, lr, beta1, beta2, eps):
+    from unet_from_scratch.nn import Parameter
+    parameter = Parameter(p.copy())
+    adam = Adam([parameter], lr=lr, betas=(beta1, beta2), eps=eps)
+    adam.t = t - 1
+    adam.state["exp_avg"][0][...], adam.state["exp_avg_sq"][0][...] = m, v
+    parameter.grad[...] = g
+    adam.step()
+    return parameter.data, adam.state["exp_avg"][0], adam.state["exp_avg_sq"][0]
+
+
+def copied(function):
+    """The package's function under another name, made from its code object."""
+    return types.FunctionType(function.__code__, function.__globals__, "mine", function.__defaults__)
+
+
+def transposed_by_conv_backward(x, w, stride):
+    n, _, h, wi = x.shape
+    y_shape = (n, w.shape[1], (h - 1) * stride + w.shape[2], (wi - 1) * stride + w.shape[3])
+    return ops.conv2d_backward(x, ops.conv2d_forward(np.zeros(y_shape), w, None, stride, 0)[1])[0]
+
+
+DELEGATIONS = [
+    (ex.check_dice_coefficient, lambda p, t: float(us.dice_per_image(p[None], t[None])[0]), "metrics.py",
+     "the Dice coefficient"),
+    (ex.check_conv2d_forward, lambda x, w, b, s, p: ops.conv2d_forward(x, w, b, s, p)[0], "ops/conv2d.py",
+     "the convolution"),
+    (ex.check_conv2d_forward, lambda x, w, b, s, p: reference.conv2d_forward(x, w, b, s, p)[0], "reference.py",
+     "the convolution"),
+    (ex.check_conv2d_forward, lambda x, w, b, s, p: copied(ops.conv2d_forward)(x, w, b, s, p)[0], "ops/conv2d.py",
+     "the convolution"),
+    (ex.check_conv2d_backward, lambda dy, x, w, s, p: ops.conv2d_backward(dy, ops.conv2d_forward(x, w, None, s, p)[1]),
+     "ops/conv2d.py", "the convolution's backward pass"),
+    (ex.check_max_pool2d_backward, lambda dy, x: ops.max_pool2d_backward(dy, ops.max_pool2d_forward(x, 2)[1]),
+     "ops/max_pool2d.py", "the pooling backward pass"),
+    (ex.check_conv_transpose2d_forward, lambda x, w, s: ops.conv_transpose2d_forward(x, w, None, s, 0)[0],
+     "ops/conv_transpose2d.py", "the transposed convolution"),
+    (ex.check_conv_transpose2d_forward, transposed_by_conv_backward, "ops/conv2d.py", "the transposed convolution"),
+    (ex.check_center_crop, lambda x, h, w: ops.center_crop_forward(x, (h, w))[0], "ops/center_crop.py",
+     "the center crop"),
+    (ex.check_unet_output_size,
+     lambda size, depth: UNet(depth=depth, base_channels=1, padding="valid").output_size(size, size)[0],
+     "model.py", "the output size"),
+    (ex.check_soft_dice_loss, lambda z, t: losses.dice_loss_forward(z, t, smooth=1.0, reduction="batch")[0],
+     "losses.py", "the soft Dice loss and its gradient"),
+    (ex.check_adam_step, adam_by_the_optimizer, "optim.py", "the Adam step"),
+    (ex.check_rle_encode, lambda mask: submission.rle_encode(mask), "submission.py", "the run-length encoding"),
+]
+
+
+@pytest.mark.parametrize("checker, delegating, where, what", DELEGATIONS,
+                         ids=[f"{c.__name__}-{i}" for i, (c, *_) in enumerate(DELEGATIONS)])
+def test_checker_refuses_the_packages_own_implementation(checker, delegating, where, what):
+    """Issue 12: a function that calls the package's implementation of the exercise -- directly,
+    through a copy of its code or through another op built on it -- fails, and says why."""
+    with pytest.raises(ex.ExerciseError, match=rf"your function calls the package's own .* \(in "
+                                               rf"unet_from_scratch/{where}\)\. This exercise asks you "
+                                               rf"to write {what} yourself"):
+        checker(delegating)
+
+
+def test_the_lessons_helpers_and_the_rest_of_the_package_stay_allowed():
+    """im2col and col2im are the convolution backward's helpers: a solution built on them
+    passes; so does one that uses an unrelated part of the package."""
+    def with_im2col(dy, x, w, stride, padding):
+        c_out, c_in, k_h, k_w = w.shape
+        cols = ops.im2col(x, (k_h, k_w), (stride, stride), (padding, padding))
+        dy_matrix = dy.transpose(1, 0, 2, 3).reshape(c_out, -1)
+        dw = (dy_matrix @ cols.reshape(c_in * k_h * k_w, -1).T).reshape(w.shape)
+        dcols = (w.reshape(c_out, -1).T @ dy_matrix).reshape(cols.shape)
+        return ops.col2im(dcols, x.shape, (stride, stride), (padding, padding)), dw, dy.sum(axis=(0, 2, 3))
+    ex.check_conv2d_backward(with_im2col)
+    ex.check_rle_encode(lambda mask: rle(ops.relu_forward(mask.astype(float))[0]))
 
 
 def test_a_restore_by_adding_back_is_accepted():
@@ -262,7 +377,7 @@ def test_numerical_gradient_checker_refuses_to_have_x_changed():
 
 def test_wrong_values_report_the_worst_index():
     def off_by_one_pixel(x, w, b, stride, padding):
-        y = ops.conv2d_forward(x, w, b, stride, padding)[0]
+        y = conv2d_by_loops(x, w, b, stride, padding)
         y[0, 0, 1, 2] += 1
         return y
     with pytest.raises(ex.ExerciseError, match=r"1 of its 9 values are wrong; the largest error is at "
@@ -291,46 +406,81 @@ value = 3"""
 
 def test_student_source_replaces_the_block_at_its_indentation():
     assert lessons.student_source(SOLUTION_CELL) == (
-        'def f(x):\n    """Doc."""\n    y = 1\n    raise NotImplementedError("exercise")\n\nvalue = 3')
+        'def f(x):\n    """Doc."""\n    y = 1\n    # YOUR CODE HERE\n    raise NotImplementedError()\n\nvalue = 3')
 
 
 @pytest.mark.parametrize("text, expected", [
-    ("a = 1\n### BEGIN SOLUTION\nb = 2\n### END SOLUTION", 'a = 1\nraise NotImplementedError("exercise")'),
-    ("a = 1\n### BEGIN SOLUTION\nb = 2\n### END SOLUTION\n", 'a = 1\nraise NotImplementedError("exercise")\n'),
-    ("a = 1\r\nc = '### BEGIN SOLUTION is text'\n\x0cd = 4\n", "a = 1\r\nc = '### BEGIN SOLUTION is text'\n\x0cd = 4\n"),
+    ("a = 1\n### BEGIN SOLUTION\nb = 2\n### END SOLUTION", "a = 1\n# YOUR CODE HERE\nraise NotImplementedError()"),
+    ("a = 1\n### BEGIN SOLUTION\nb = 2\n### END SOLUTION\n", "a = 1\n# YOUR CODE HERE\nraise NotImplementedError()\n"),
+    ("a = 1\r\n  ### BEGIN SOLUTION\r\nb = 2\n### END SOLUTION\n\x0cd = 4\n",
+     "a = 1\r\n  # YOUR CODE HERE\n  raise NotImplementedError()\n\x0cd = 4\n"),
 ])
 def test_student_source_keeps_everything_else_exactly(text, expected):
-    """Line endings, a final newline or its absence, odd separators, and the marker text
-    inside a longer line are all kept; only whole marker lines count."""
+    """Lines are split at \\n as nbgrader splits them: a final newline or its absence, \\r and
+    odd separators are kept; only the marker lines and what lies between them go."""
     assert lessons.student_source(text) == expected
-    assert lessons.count_solutions({"cells": [{"cell_type": "code", "source": text}]}) == text.count("\n### BEGIN")
+    assert lessons.count_solutions({"cells": [{"cell_type": "code", "source": text}]}) == 1
 
 
 @pytest.mark.parametrize("text, message", [
     ("### BEGIN SOLUTION\nx = 1", "BEGIN SOLUTION without ### END SOLUTION"),
     ("x = 1\n### END SOLUTION", "line 2: ### END SOLUTION without ### BEGIN SOLUTION"),
     ("### BEGIN SOLUTION\n### BEGIN SOLUTION\n### END SOLUTION", "line 2: ### BEGIN SOLUTION inside another"),
+    ("x = 1\nc = '### BEGIN SOLUTION is text'", "line 2: marker text inside a longer line"),
 ])
-def test_student_source_refuses_unbalanced_markers(text, message):
+def test_student_source_refuses_unbalanced_or_ambiguous_markers(text, message):
+    """nbgrader takes any line holding the marker text for a marker; the generator refuses
+    such a line rather than read it differently."""
     with pytest.raises(ValueError, match=f"lessons: lesson.ipynb, cell 3.*{message}"):
         lessons.student_source(text, where="lesson.ipynb, cell 3")
 
 
-def test_student_notebook_clears_outputs_and_leaves_the_instructor_version_alone(tmp_path):
-    notebook = {"cells": [{"cell_type": "markdown", "metadata": {}, "source": ["### BEGIN SOLUTION is text here"]},
-                          {"cell_type": "code", "metadata": {}, "execution_count": 4,
-                           "outputs": [{"output_type": "stream", "name": "stdout", "text": "7"}],
-                           "source": SOLUTION_CELL.splitlines(keepends=True)}],
-                "metadata": {}, "nbformat": 4, "nbformat_minor": 4}
-    (tmp_path / "lessons").mkdir()
-    (tmp_path / "lessons" / "00_x.ipynb").write_text(json.dumps(notebook))
+def nbgrader_cell(cell_type, source, **meta):
+    cell = {"cell_type": cell_type, "metadata": {}, "source": source.splitlines(keepends=True)}
+    if cell_type == "code":
+        cell.update(execution_count=4, outputs=[{"output_type": "stream", "name": "stdout", "text": "7"}])
+    if meta:
+        cell["metadata"]["nbgrader"] = dict(dict(grade=False, solution=False, locked=False), **meta)
+    return cell
+
+
+def write_lessons(folder, cells):
+    folder.mkdir()
+    notebook = {"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 4}
+    (folder / "00_x.ipynb").write_text(json.dumps(notebook))
+    return notebook
+
+
+def test_student_notebook_as_nbgrader_makes_it_and_the_instructor_version_untouched(tmp_path):
+    cells = [nbgrader_cell("markdown", "# Text", grade_id="text", locked=True),
+             nbgrader_cell("code", SOLUTION_CELL, grade_id="exercise", solution=True),
+             nbgrader_cell("code", "x = 2", grade_id="whole", solution=True),
+             nbgrader_cell("code", "check(f)\n### BEGIN HIDDEN TESTS\ncheck(f, hidden=True)\n### END HIDDEN TESTS",
+                           grade_id="check", grade=True, locked=True, points=1),
+             nbgrader_cell("code", "print(1)")]
+    notebook = write_lessons(tmp_path / "lessons", cells)
     written = lessons.write_student_lessons(tmp_path / "out", tmp_path / "lessons", log=None)
-    student = json.loads(written[0].read_text())
-    assert student["cells"][0] == notebook["cells"][0]                     # markdown untouched
-    code = student["cells"][1]
-    assert code["outputs"] == [] and code["execution_count"] is None
-    assert "".join(code["source"]) == lessons.student_source(SOLUTION_CELL)
+    student = json.loads(written[0].read_text())["cells"]
+    assert ["".join(cell["source"]) for cell in student] == [
+        "# Text", lessons.student_source(SOLUTION_CELL), "# YOUR CODE HERE\nraise NotImplementedError()",
+        "check(f)", "print(1)"]
+    assert [(cell["metadata"].get("editable"), cell["metadata"].get("deletable")) for cell in student] == [
+        (False, False), (None, False), (None, False), (False, False), (None, None)]
+    assert all(cell["outputs"] == [] and cell["execution_count"] is None
+               for cell in student if cell["cell_type"] == "code")
     assert json.loads((tmp_path / "lessons" / "00_x.ipynb").read_text()) == notebook
+
+
+@pytest.mark.parametrize("cell, message", [
+    (nbgrader_cell("code", SOLUTION_CELL), "a solution block in a cell that is not a solution cell"),
+    (nbgrader_cell("code", "### BEGIN HIDDEN TESTS\nx\n### END HIDDEN TESTS", grade_id="a", solution=True),
+     "hidden tests in a cell that is not an autograded test cell"),
+])
+def test_student_notebook_refuses_markers_where_nbgrader_refuses_them(tmp_path, cell, message):
+    write_lessons(tmp_path / "lessons", [cell])
+    with pytest.raises(ValueError, match=f"00_x.ipynb, cell 0: {message}"):
+        lessons.write_student_lessons(tmp_path / "out", tmp_path / "lessons", log=None)
+    assert not (tmp_path / "out").exists()
 
 
 def test_lessons_folder_errors(tmp_path):

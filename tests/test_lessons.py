@@ -1,11 +1,15 @@
 """The lessons: all eleven notebooks are there, committed without outputs, laid out as the
 course expects (a goal, a setup cell reading the small-size switch, exercises each followed by
-its checker); the student versions are generated, every solution replaced by the stub; each
-exercise's checker rejects the stub and accepts the solution; and every instructor notebook
-executes headless with ``UNET_LESSONS_SMALL=1`` (nbclient, a development dependency).
+its checker) and marked up for nbgrader (solution cells, autograded test cells with points,
+read-only text and setup); the student versions are generated, every solution replaced by the
+stub, and never over a student's notebooks without --force; each exercise's checker rejects the
+stub and accepts the solution; and every instructor notebook executes headless with
+``UNET_LESSONS_SMALL=1`` (nbclient, a development dependency) -- unless nbgrader is installed:
+then tests/test_nbgrader.py runs nbgrader itself on them, which executes every notebook too.
 """
 
 import contextlib
+import importlib.util
 import io
 import json
 import os
@@ -39,6 +43,10 @@ def code_cells(notebook):
 
 def tags(cell):
     return cell.get("metadata", {}).get("tags", [])
+
+
+def grading(cell):
+    return cell.get("metadata", {}).get("nbgrader", {})
 
 
 def exercises_of(path):
@@ -77,6 +85,29 @@ def test_layout_goal_setup_and_exercises(path):
         assert "check" in tags(cells[index + 1]) and check_source.strip().startswith("check_"), path.name
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=NAMES)
+def test_nbgrader_metadata(path):
+    """Exercise cells are solution cells, checker cells autograded test cells worth a point and
+    locked, text and setup cells read-only; every grade_id is unique and names its exercise."""
+    cells = read(path)["cells"]
+    ids = [grading(cell)["grade_id"] for cell in cells if grading(cell)]
+    assert len(ids) == len(set(ids)), path.name
+    for index, cell in enumerate(cells):
+        meta, where = grading(cell), f"{path.name}, cell {index}"
+        if "exercise" in tags(cell):
+            name = source(cells[index + 1]).strip().split("(")[0][len("check_"):]
+            assert meta["grade_id"] == f"exercise_{name}", where
+            assert meta["solution"] and not meta["grade"] and not meta["locked"], where
+        elif "check" in tags(cell):
+            assert meta["grade_id"] == source(cell).strip().split("(")[0], where
+            assert meta["grade"] and meta["locked"] and meta["points"] > 0 and not meta["solution"], where
+        elif cell["cell_type"] == "markdown" or "setup" in tags(cell):
+            assert meta["locked"] and not meta["grade"] and not meta["solution"], where
+        else:
+            assert not meta, where                      # the demonstrations stay editable
+        assert not meta or meta["schema_version"] == 3, where
+
+
 @pytest.fixture(scope="module")
 def student_dir(tmp_path_factory):
     """The student versions, written by the command line as an instructor would."""
@@ -96,7 +127,13 @@ def test_student_versions_replace_every_solution_and_nothing_else(student_dir):
             if lessons.BEGIN in source(teacher_cell):
                 text = source(student_cell)
                 assert lessons.BEGIN not in text and lessons.END not in text
-                stubs += text.count(lessons.STUB)
+                stubs += text.count("# YOUR CODE HERE\n    raise NotImplementedError()")
+                assert student_cell["metadata"]["deletable"] is False
+            elif grading(teacher_cell).get("grade"):
+                hidden = source(teacher_cell).split(lessons.BEGIN_HIDDEN)
+                assert len(hidden) == 2 and "hidden=True" in hidden[1]
+                assert source(student_cell) == hidden[0].rstrip("\n")          # the grading cases go
+                assert student_cell["metadata"]["editable"] is False
             else:
                 assert source(student_cell) == source(teacher_cell)
         assert stubs == lessons.count_solutions(instructor) == len(exercises_of(path)), path.name
@@ -131,8 +168,30 @@ def test_lessons_command_refuses_to_overwrite_the_instructor_versions(capsys):
     assert "would overwrite the instructor versions" in capsys.readouterr().err
 
 
+def test_lessons_command_keeps_a_students_work_unless_forced(tmp_path, capsys):
+    """Issue 15, item 2: a second run names the notebooks it would replace and writes nothing;
+    --force replaces them."""
+    out = tmp_path / "stud"
+    assert cli.main(["lessons", "--student", str(out)]) == 0
+    edited = out / "01_convolution_forward.ipynb"
+    edited.write_text(edited.read_text().replace("YOUR CODE HERE", "my own work"))
+    (out / "03_max_pooling.ipynb").unlink()
+    capsys.readouterr()
+    assert cli.main(["lessons", "--student", str(out)]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "already holds 10 of the notebooks" in error
+    assert "01_convolution_forward.ipynb" in error and "--force" in error
+    assert "03_max_pooling.ipynb" not in error
+    assert "my own work" in edited.read_text() and not (out / "03_max_pooling.ipynb").exists()
+    assert cli.main(["lessons", "--student", str(out), "--force"]) == 0
+    assert "my own work" not in edited.read_text() and (out / "03_max_pooling.ipynb").exists()
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=NAMES)
 def test_lesson_executes_headless_with_small_sizes(path, monkeypatch):
+    if importlib.util.find_spec("nbgrader") is not None:
+        pytest.skip("executed by tests/test_nbgrader.py: nbgrader's autograde of the solutions runs "
+                    "every cell of every lesson and fails on any error")
     nbformat = pytest.importorskip("nbformat", reason="notebook tooling: pip install -e '.[dev]'")
     nbclient = pytest.importorskip("nbclient", reason="notebook tooling: pip install -e '.[dev]'")
     monkeypatch.setenv("UNET_LESSONS_SMALL", "1")
@@ -144,4 +203,6 @@ def test_lesson_executes_headless_with_small_sizes(path, monkeypatch):
     client.execute()
     printed = "".join(output.get("text", "") for cell in notebook.cells if cell.cell_type == "code"
                       for output in cell.outputs if output.get("output_type") == "stream")
-    assert printed.count("\u2713 check_") == len(exercises_of(path)), printed
+    # each checker cell of the instructor version runs the visible cases and the grading cases
+    assert printed.count("\u2713 check_") == 2 * len(exercises_of(path)), printed
+    assert printed.count(": grading cases: ") == len(exercises_of(path)), printed

@@ -42,7 +42,8 @@ def run_augment_preview(args):
 
 
 def run_lessons(args):
-    """Write the student version of every lesson notebook into ``--student``."""
-    written = student.write_student_lessons(args.student, args.lessons_dir)
+    """Write the student version of every lesson notebook into ``--student``; notebooks
+    already there are replaced only with ``--force``."""
+    written = student.write_student_lessons(args.student, args.lessons_dir, force=args.force)
     print(f"wrote {len(written)} student notebooks to {args.student}")
     return 0

@@ -198,12 +198,17 @@ def add_augment_preview_parser(commands):
 def add_lessons_parser(commands):
     lessons = commands.add_parser(
         "lessons", help="write the student versions of the lesson notebooks",
-        description="Write a copy of every lesson notebook in which each solution (between "
-                    "'### BEGIN SOLUTION' and '### END SOLUTION') is replaced by "
-                    "'raise NotImplementedError(\"exercise\")', and the outputs are cleared.")
+        description="Write a copy of every lesson notebook as nbgrader's generate_assignment "
+                    "makes it: each solution (between '### BEGIN SOLUTION' and '### END "
+                    "SOLUTION') replaced by '# YOUR CODE HERE' and 'raise "
+                    "NotImplementedError()', the hidden tests removed, the checker and text "
+                    "cells locked, the outputs cleared. Needs no nbgrader.")
     lessons.add_argument("--student", required=True, metavar="OUT_DIR",
                          help="the folder to write the student notebooks into")
     lessons.add_argument("--from", dest="lessons_dir", default=None, metavar="DIR",
                          help="the instructor notebooks (default: the lessons/ folder of this "
                               "checkout)")
+    lessons.add_argument("--force", action="store_true",
+                         help="replace notebooks already in OUT_DIR (without it they are named "
+                              "and nothing is written)")
     lessons.set_defaults(run=run_lessons)

@@ -7,6 +7,8 @@ what is wrong, or prints one line starting with a check mark.
 
 import numpy as np
 
+from .delegation import Watch
+
 TICK = "\u2713"
 
 
@@ -16,21 +18,32 @@ class ExerciseError(AssertionError):
 
 def call_student(check, function, case, *args):
     """``function(*args)``, with an exception turned into an ExerciseError that says which
-    exercise and which case raised it."""
-    try:
-        return function(*args)
-    except NotImplementedError:
+    exercise and which case raised it.  While it runs, the package's own implementation of
+    what the exercise asks for may not be called (:mod:`.delegation`): if it is, that is the
+    error, whatever the function returned."""
+    watch = Watch(check)
+    outcome = None
+    with watch.watching():
+        try:
+            result = function(*args)
+        except Exception as error:              # NotImplementedError included
+            outcome = error
+    if watch.used is not None:
+        raise ExerciseError(watch.message(check, case)) from None
+    if isinstance(outcome, NotImplementedError):
         raise ExerciseError(f"{check}: your function still raises NotImplementedError: the "
                             f"exercise is not done yet. Replace the `raise NotImplementedError` "
                             f"line with your code.") from None
-    except Exception as error:
-        raise ExerciseError(f"{check}: your function raised {type(error).__name__} for {case}: "
-                            f"{error}") from error
+    if outcome is not None:
+        raise ExerciseError(f"{check}: your function raised {type(outcome).__name__} for {case}: "
+                            f"{outcome}") from outcome
+    return result
 
 
 def compare(check, case, what, got, expected, mistakes, shape_hint="", rtol=1e-6, atol=1e-9):
     """Raise an ExerciseError unless ``got`` is an array of ``expected``'s shape and values;
-    ``mistakes`` maps a description of a common mistake to the array that mistake gives."""
+    ``mistakes`` maps a description of a common mistake to the array that mistake gives (or
+    to a list of arrays, when the mistake can be made in several ways)."""
     if not hasattr(got, "shape"):
         raise ExerciseError(f"{check}: for {case}, {what} should be a NumPy array of shape "
                             f"{expected.shape}; your function returned {describe(got)}")
@@ -41,8 +54,9 @@ def compare(check, case, what, got, expected, mistakes, shape_hint="", rtol=1e-6
     got = np.asarray(got, dtype=float)
     if np.allclose(got, expected, rtol=rtol, atol=atol):
         return
-    for description, wrong in mistakes.items():
-        if wrong.shape == got.shape and np.allclose(got, wrong, rtol=rtol, atol=atol):
+    for description, wrongs in mistakes.items():
+        if any(wrong.shape == got.shape and np.allclose(got, wrong, rtol=rtol, atol=atol)
+               for wrong in (wrongs if isinstance(wrongs, list) else [wrongs])):
             raise ExerciseError(f"{check}: for {case}, {what} has the right shape but wrong "
                                 f"values: it looks like you {description}.")
     error = np.abs(got - expected)
@@ -54,9 +68,9 @@ def compare(check, case, what, got, expected, mistakes, shape_hint="", rtol=1e-6
                         f"got {got[worst]:.10g} (error {error[worst]:.2e})")
 
 
-def report_passed(check, what):
-    """Print the check mark line of a passed check."""
-    print(f"{TICK} {check}: {what}")
+def report_passed(check, what, hidden=False):
+    """Print the check mark line of a passed check (of its grading cases, with ``hidden``)."""
+    print(f"{TICK} {check}: {'grading cases: ' if hidden else ''}{what}")
 
 
 def as_number(check, case, value):

@@ -52,3 +52,31 @@ def shift_starts(encoding, offset):
     numbers = [int(v) for v in encoding.split()]
     numbers[0::2] = [start + offset for start in numbers[0::2]]
     return " ".join(str(v) for v in numbers)
+
+
+def transposed_conv_overwriting(x, w, stride):
+    """The wrong transposed convolution that writes each contribution with ``=`` instead of
+    adding it, so that where windows overlap only the last write survives: looping over the
+    kernel positions, and looping over the input pixels."""
+    n, c_in, h, wi = x.shape
+    _, c_out, k_h, k_w = w.shape
+    shape = (n, c_out, (h - 1) * stride + k_h, (wi - 1) * stride + k_w)
+    by_kernel, by_pixel = np.zeros(shape), np.zeros(shape)
+    for u in range(k_h):
+        for v in range(k_w):
+            by_kernel[:, :, u:u + stride * h:stride, v:v + stride * wi:stride] = \
+                np.einsum("nchw,co->nohw", x, w[:, :, u, v])
+    for i in range(h):
+        for j in range(wi):
+            by_pixel[:, :, i * stride:i * stride + k_h, j * stride:j * stride + k_w] = \
+                np.einsum("nc,cokl->nokl", x[:, :, i, j], w)
+    return by_kernel, by_pixel
+
+
+def valid_size_without_bottom(size, depth):
+    """The output side of a valid U-Net computed without the two convolutions at the bottom."""
+    for _ in range(depth):
+        size = (size - 4) // 2
+    for _ in range(depth):
+        size = 2 * size - 4
+    return size
