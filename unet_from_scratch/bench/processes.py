@@ -49,7 +49,7 @@ METHOD = ("each contender in a process of its own (warm-up, then a block of time
 RUN_COLUMNS = [("run", 3), ("ours ms", 8), ("cpu ms", 8), ("PyTorch ms", 10), ("cpu ms", 8),
                ("ratio", 6), ("ours MiB", 8), ("PyTorch MiB", 11), ("load", 5),
                ("loss ours", 9), ("PyTorch", 9)]
-SUMMARY_COLUMNS = [("configuration", 62), ("ours ms", 8), ("PyTorch ms", 10), ("ratio", 6),
+SUMMARY_COLUMNS = [("configuration", 66), ("ours ms", 8), ("PyTorch ms", 10), ("ratio", 6),
                    ("spread", 11), ("ours MiB", 8), ("PyTorch MiB", 11)]
 
 
