@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from unet_from_scratch import backend, losses, optim
-from unet_from_scratch.bench import environment, ops, report, steps
+from unet_from_scratch.bench import environment, ops, processes, report, steps
 from unet_from_scratch.bench.command import insert_default_command
 from unet_from_scratch.cli.command import main
 from unet_from_scratch.model import UNet
@@ -84,7 +84,7 @@ def test_default_command_is_train():
 
 def test_train_command_prints_configuration_and_table(capsys):
     status = main(["bench", "--batch", "2", "--size", "32", "--base-channels", "4", "--depth", "2",
-                   "--repeats", "1", "--warmup", "1"])
+                   "--repeats", "1", "--warmup", "1", "--method", "blocks"])
     assert status == 0
     out = capsys.readouterr().out
     assert "training-step benchmark (cpu)" in out
@@ -309,3 +309,65 @@ def test_twin_crops_skips_as_ours_with_valid_padding():
     with torch.no_grad():
         expected = theirs(torch.from_numpy(x)).numpy()
     np.testing.assert_allclose(ours(x), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_train_command_in_processes_prints_each_run_the_ratio_and_the_summary(capsys):
+    """The CPU default: each contender in processes of its own, alternating."""
+    status = main(["bench", "--batch", "2", "--size", "32", "--base-channels", "4", "--depth", "2",
+                   "--repeats", "1", "--warmup", "1", "--runs", "1"])
+    assert status == 0
+    out = capsys.readouterr().out
+    assert "each contender in a process of its own" in out and "1 pair(s)" in out
+    assert "as asked: UNet(base_channels=4, depth=2), 2 x 1 x 32 x 32" in out
+    assert "Summary (medians over the runs)" in out
+    run_line = next(line for line in out.splitlines() if line.startswith("1 "))
+    if TORCH_INSTALLED:
+        assert "ours / PyTorch (time): median" in out and "spread" in out
+        assert "ours / PyTorch (peak memory)" in out
+        losses_shown = run_line.split()[-2:]
+        np.testing.assert_allclose(*map(float, losses_shown), rtol=1e-5)   # the same step
+    else:
+        assert "PyTorch is not installed" in out
+
+
+def test_cpu_default_is_the_three_configurations_users_run():
+    from unet_from_scratch.bench.command import cpu_configurations
+    from argparse import Namespace
+    nothing = Namespace(batch=None, size=None, base_channels=None, depth=None)
+    assert [tuple(config)[1:] for config in cpu_configurations(nothing)] == [
+        (8, 3, 8, 64), (16, 4, 16, 128), (32, 4, 8, 96)]
+    one = cpu_configurations(Namespace(batch=None, size=64, base_channels=None, depth=3))
+    assert [tuple(config)[1:] for config in one] == [(32, 3, 8, 64)]
+
+
+def fake_process_row(ms, peak, cpu_ms=None):
+    return dict(steps.train_row("x", 8, 0.9, [ms], peak), cpu_ms=cpu_ms, load=0.5)
+
+
+def test_process_results_give_the_median_ratio_its_spread_and_memory_against_the_goals():
+    config = processes.CPU_CONFIGURATIONS[0]
+    runs = [(fake_process_row(70.0, 30 * 2**20, 130), fake_process_row(35.0, 20 * 2**20), 2.0),
+            (fake_process_row(60.0, 30 * 2**20), fake_process_row(40.0, 20 * 2**20), 1.5),
+            (fake_process_row(90.0, 32 * 2**20), fake_process_row(45.0, 20 * 2**20), 2.0)]
+    result = processes.summarize(config, runs)
+    assert (result["ratio"], result["min_ratio"], result["max_ratio"]) == (2.0, 1.5, 2.0)
+    assert result["ours_ms"] == 70.0 and result["torch_ms"] == 40.0
+    time_line, memory_line = processes.format_verdict(result)
+    assert "median 2.00x over 3 run(s), spread 1.50-2.00x" in time_line
+    assert time_line.endswith("NOT met")
+    assert "30 / 20 MiB = 1.50x" in memory_line and memory_line.endswith(" met")
+    row = processes.format_run(0, runs[0])
+    assert row.split()[:6] == ["1", "70.0", "130", "35.0", "-", "2.00x"]
+    summary = "\n".join(processes.format_summary([result]))
+    assert "the main job's: UNet(base_channels=8, depth=3), 8 x 1 x 64 x 64" in summary
+    assert "1.50-2.00x" in summary
+
+    alone = processes.summarize(config, [(fake_process_row(70.0, 1), None, None)])
+    assert alone["ratio"] is None and processes.format_verdict(alone) == []
+    assert processes.format_run(0, (fake_process_row(70.0, 1), None, None)).split()[3] == "-"
+
+
+def test_a_failing_child_process_is_reported_in_one_line():
+    config = processes.Configuration("broken", 4, 2, 2, 30)      # 30 does not fit depth 2
+    with pytest.raises(RuntimeError, match="the ours process for broken: .* failed"):
+        processes.measure_in_child("ours", config, 1, 1, "dice", 1e-3)

@@ -269,3 +269,21 @@ def test_max_pool_ties_in_overlapping_windows_match_loops():
     np.testing.assert_array_equal(y, y_ref)
     np.testing.assert_array_equal(ops.max_pool2d_backward(dy, cache),
                                   reference.max_pool2d_backward(dy, cache_ref))
+
+
+@pytest.mark.parametrize("chunk_bytes", [None, 5000])
+def test_conv2d_backward_in_one_pass_equals_its_two_products(rng, monkeypatch, chunk_bytes):
+    """conv2d_backward's one pass over the batch (dY laid out once, one buffer for dcols then
+    cols) gives exactly what conv2d_dx and conv2d_dw give, with one chunk or several."""
+    conv2d = importlib.import_module("unet_from_scratch.ops.conv2d")
+    im2col_module = importlib.import_module("unet_from_scratch.ops.im2col")
+    if chunk_bytes is not None:
+        monkeypatch.setattr(im2col_module, "CHUNK_BYTES", chunk_bytes)
+    x = rng.standard_normal((5, 3, 9, 8)).astype(np.float32)
+    w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
+    stride, padding = (2, 1), (1, 1)
+    y = conv2d.conv2d_matmul(x, w, stride, padding, "numpy")
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    dx, dw = conv2d.conv2d_dx_dw(dy, x, w, stride, padding, "numpy")
+    np.testing.assert_array_equal(dx, conv2d.conv2d_dx(dy, w, x.shape, stride, padding, "numpy"))
+    np.testing.assert_array_equal(dw, conv2d.conv2d_dw(x, dy, (3, 3), stride, padding, "numpy"))

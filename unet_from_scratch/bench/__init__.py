@@ -10,8 +10,15 @@ Run them from the repository root:
 (``python -m unet_from_scratch.bench ...`` is the same as ``unet-scratch bench ...``.)
 
 ``train`` (the default) times one **training step** of the U-Net -- forward, loss (soft Dice
-by default), backward, Adam update -- of the default network (``UNet()``: base 32, depth 4,
-padding "same", 7,759,521 parameters) on a batch of 8 x 1 x 96 x 96 float32 images.  When
+by default), backward, Adam update.  On the CPU it times the three configurations users run
+(:data:`.processes.CPU_CONFIGURATIONS`): the main job's network and batch (base 8, depth 3,
+8 x 1 x 64 x 64), the ISBI run's (base 16, depth 4, 16 x 1 x 128 x 128) and the default network
+(``UNet()``: base 32, depth 4, padding "same", 7,759,521 parameters) on 8 x 1 x 96 x 96;
+``--batch``, ``--size``, ``--base-channels`` or ``--depth`` pick one instead.  By default each
+contender runs in a Python process of its own (``--method processes``), ours and PyTorch's
+alternating, ``--runs`` pairs per configuration (3): each pair gives a ratio, and the median
+ratio is printed with the smallest and largest (:mod:`.processes`); ``--method blocks`` times
+both in one process, one block after the other.  When
 PyTorch is importable, an identical PyTorch U-Net holding the same weights takes the same step
 on the same batch, with the same loss written in torch ops and ``torch.optim.Adam`` with the
 same learning rate, in the same run.  The table gives the median time per step, images per
@@ -49,7 +56,11 @@ What the numbers mean:
   (:mod:`.timer`).
 * Each contender is timed in a block of its own, never alternating single steps with
   another: NumPy's BLAS threads and PyTorch's OpenMP threads keep spinning for a moment after
-  each call, and alternating them makes each steal the other's cores.
+  each call, and alternating them makes each steal the other's cores.  On the CPU each block
+  runs in a fresh process by default, and each run's line shows the CPU time per step of all
+  the process's threads and the load average: OpenBLAS's threads wait for each other by
+  spinning, so when another program holds a core a step can take many times longer and burn
+  CPU time doing it -- a run whose "cpu ms" is far above its wall time met that.
 * Peak memory is the largest amount of memory a step holds *on top of* what was allocated
   before it (weights, gradients and Adam's moments, the batch): activations, caches and
   temporaries.  Ours with ``tracemalloc`` on the CPU (it includes the caches our layers keep
@@ -78,6 +89,7 @@ The modules:
     memory        peak memory of a step, ours and PyTorch's
     ops           the op benchmark (``bench ops``)
     steps         the training-step benchmark (``bench train``), CPU and GPU alike
+    processes     ``bench train`` on the CPU: each contender in processes of its own
     twin          the PyTorch twin: network, losses, training step, ops (the one that imports torch)
     report        the configuration headers, the tables and the ratio lines
     command       the ``bench`` command's options and the functions that run it

@@ -87,8 +87,7 @@ def conv2d_backward(dy, cache):
     check_cache("conv2d_backward", cache, ConvCache)
     path, x, w, has_bias, stride, padding, y_shape = cache
     check_upstream("conv2d_backward", dy, y_shape, x.dtype)
-    dx = conv2d_dx(dy, w, x.shape, stride, padding, path)
-    dw = conv2d_dw(x, dy, w.shape[2:], stride, padding, path)
+    dx, dw = conv2d_dx_dw(dy, x, w, stride, padding, path)
     db = bias_gradient(dy, path) if has_bias else None
     return dx, dw, db
 
@@ -153,6 +152,36 @@ def conv2d_dw(x, dy, kernel_size, stride, padding, path):
         dy_mat = dy[images].transpose(1, 0, 2, 3).reshape(c_out, -1)        # (c_O, m h_O w_O)
         dw_mat += dy_mat @ cols.reshape(dw_mat.shape[1], -1).T
     return dw_mat.reshape(c_out, c_in, k_h, k_w)
+
+
+def conv2d_dx_dw(dy, x, w, stride, padding, path):
+    """:func:`conv2d_dx` and :func:`conv2d_dw` in one pass over the batch: ``(dx, dw)``.
+
+    Both products read ``dY``, the chunk of ``dy`` laid out as ``(c_O, m h_O w_O)``, and both
+    matrices of columns have the same shape; so each chunk's ``dY`` is laid out once for
+    the two, and one buffer holds first ``dcols`` (until col2im has folded it into ``dx``),
+    then the chunk's ``cols``.  The same products in the same order as the two functions:
+    the same results.
+    """
+    xp = get_array_module(dy)
+    n, c_out, h_out, w_out = dy.shape
+    _, c_in, k_h, k_w = w.shape
+    w_mat = w.reshape(c_out, c_in * k_h * k_w)
+    dx = xp.empty(x.shape, dtype=dy.dtype)
+    dw_mat = xp.zeros(w_mat.shape, dtype=dy.dtype)
+    chunks = image_chunks(n, w_mat.shape[1] * h_out * w_out * dy.itemsize, xp)
+    buffer = chunk_buffer(xp, dy.dtype, chunks, w_mat.shape[1] * h_out * w_out)
+    for images in chunks:
+        m = images.stop - images.start
+        cols_shape = (c_in, k_h, k_w, m, h_out, w_out)
+        dy_mat = dy[images].transpose(1, 0, 2, 3).reshape(c_out, -1)        # (c_O, m h_O w_O)
+        dcols = xp.matmul(w_mat.T, dy_mat,
+                          out=buffer_view(buffer, (w_mat.shape[1], m * h_out * w_out)))
+        dx[images] = col2im(dcols.reshape(cols_shape), dx[images].shape, stride, padding, path)
+        cols = im2col(x[images], (k_h, k_w), stride, padding,
+                      out=buffer_view(buffer, cols_shape), path=path)
+        dw_mat += dy_mat @ cols.reshape(w_mat.shape[1], -1).T
+    return dx, dw_mat.reshape(w.shape)
 
 
 def _check_conv2d_inputs(op, x, w, b):
