@@ -45,3 +45,26 @@ def assert_close(actual, expected, dtype):
     assert actual.dtype == dtype, f"dtype {actual.dtype}, expected {np.dtype(dtype)}"
     rtol, atol = TOLERANCE[np.dtype(dtype).type]
     np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol)
+
+
+def run_cli(argv, capsys):
+    """``unet-scratch`` with ``argv`` in this process: ``(exit status, stdout, stderr)``."""
+    from unet_from_scratch.cli import command
+    status = command.main(argv)
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def ctrl_c_at_step(monkeypatch, step):
+    """Make ``train.train_step`` raise KeyboardInterrupt at its ``step``-th call (from 1), as
+    a Ctrl-C would in the middle of training."""
+    from unet_from_scratch import train
+    real_step, calls = train.train_step, []
+
+    def step_then_ctrl_c(*args):
+        calls.append(1)
+        if len(calls) == step:
+            raise KeyboardInterrupt
+        return real_step(*args)
+
+    monkeypatch.setattr(train, "train_step", step_then_ctrl_c)
