@@ -46,6 +46,9 @@ DELEGATING = {
     "max_pool2d_backward": "return ops.max_pool2d_backward(dy, ops.max_pool2d_forward(x, 2)[1])",
     "conv_transpose2d_forward": "return ops.conv_transpose2d_forward(x, w, None, stride, 0)[0]",
     "center_crop": "return ops.center_crop_forward(x, (height, width))[0]",
+    "skip_backward": "crop_cache = ops.center_crop_forward(d_down, d_joined.shape[2:])[1]\n"
+                     "d_skip = ops.center_crop_backward(d_joined[:, :d_down.shape[1]], crop_cache)\n"
+                     "return d_down + d_skip, d_joined[:, d_down.shape[1]:]",
     "unet_output_size": "return UNet(depth=depth, base_channels=1, padding='valid').output_size(size, size)[0]",
     "soft_dice_loss": "loss, cache = losses.dice_loss_forward(logits, targets, smooth=1.0, reduction='batch')\n"
                       "return float(loss), losses.dice_loss_backward(1.0, cache)[0]",
@@ -76,6 +79,8 @@ MISTAKES = {
     "center_crop": ("top = (x.shape[2] - height) // 2\n    left = (x.shape[3] - width) // 2",
                     "top = (x.shape[2] - height + 1) // 2\n    left = (x.shape[3] - width + 1) // 2",
                     "cut the extra row or column at the top or left"),
+    "skip_backward": ("d_encoder = d_down.copy()", "d_encoder = np.zeros_like(d_down)",
+                      "dropped the gradient of one of the two paths"),
     "unet_output_size": ("    size -= 4\n", "", "the two convolutions at the bottom"),
     "soft_dice_loss": ("return float(loss), dp * p * (1 - p)", "return float(loss), dp",
                        "stopped at the gradient with respect to p"),
