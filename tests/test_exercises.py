@@ -538,15 +538,19 @@ def test_student_notebook_as_nbgrader_makes_it_and_the_instructor_version_untouc
              nbgrader_cell("code", "x = 2", grade_id="whole", solution=True),
              nbgrader_cell("code", "check(f)\n### BEGIN HIDDEN TESTS\ncheck(f, hidden=True)\n### END HIDDEN TESTS",
                            grade_id="check", grade=True, locked=True, points=1),
-             nbgrader_cell("code", "print(1)")]
+             nbgrader_cell("code", "print(1)"),
+             nbgrader_cell("markdown", "**Question 1.** Why?\n\n### BEGIN SOLUTION\n**Answer.** Because.\n### END SOLUTION",
+                           grade_id="question_1", solution=True, grade=True, points=0),
+             nbgrader_cell("markdown", "An answer cell without markers", grade_id="question_2", solution=True, grade=True, points=0)]
     notebook = write_lessons(tmp_path / "lessons", cells)
     written = lessons.write_student_lessons(tmp_path / "out", tmp_path / "lessons", log=None)
     student = json.loads(written[0].read_text())["cells"]
     assert ["".join(cell["source"]) for cell in student] == [
         "# Text", lessons.student_source(SOLUTION_CELL), "# YOUR CODE HERE\nraise NotImplementedError()",
-        "check(f)", "print(1)"]
+        "check(f)", "print(1)", "**Question 1.** Why?\n\nYOUR ANSWER HERE", "YOUR ANSWER HERE"]
     assert [(cell["metadata"].get("editable"), cell["metadata"].get("deletable")) for cell in student] == [
-        (False, False), (None, False), (None, False), (False, False), (None, None)]
+        (False, False), (None, False), (None, False), (False, False), (None, None), (None, False), (None, False)]
+    assert lessons.count_solutions(notebook) == 1 and lessons.count_solutions(notebook, "markdown") == 1
     assert all(cell["outputs"] == [] and cell["execution_count"] is None
                for cell in student if cell["cell_type"] == "code")
     assert json.loads((tmp_path / "lessons" / "00_x.ipynb").read_text()) == notebook

@@ -153,8 +153,8 @@ def course(tmp_path_factory):
         for teacher_cell, delegating_cell, mistake_cell in zip(instructor["cells"],
                                                               submissions["delegating"]["cells"],
                                                               submissions["mistake"]["cells"]):
-            if not grading(teacher_cell).get("solution"):
-                continue
+            if not grading(teacher_cell).get("solution") or teacher_cell["cell_type"] != "code":
+                continue                    # the self-check answers stay as released
             name = exercise_name(teacher_cell)
             if name in DELEGATING:
                 delegating_cell["source"] = with_body(delegating_cell, DELEGATING[name])
@@ -197,6 +197,12 @@ def test_autograde_scores(course):
     print("\nnbgrader autograde, points per lesson (delegating: the exercises the package has an "
           "implementation of)\n" + "\n".join(lines))
     for lesson in lessons:
+        # the self-check questions are manually graded answers worth 0 points: no autograde
+        questions = {g: points for g, points in table["solution", lesson].items() if g.startswith("question_")}
+        assert 2 <= len(questions) <= 3 and all(points == (0, 0) for points in questions.values()), lesson
+        for student in STUDENTS:
+            table[student, lesson] = {g: points for g, points in table[student, lesson].items()
+                                      if not g.startswith("question_")}
         assert all(score == maximum > 0 for score, maximum in table["solution", lesson].values()), lesson
         assert all(score == 0 for score, _ in table["stub", lesson].values()), lesson
         assert all(score == 0 for score, _ in table["mistake", lesson].values()), lesson
@@ -212,7 +218,7 @@ def check_outputs(course, student, lesson):
         parts = [output.get("text", ""), output.get("evalue", "")]
         return "".join("".join(part) if isinstance(part, list) else part for part in parts)
     return {grading(cell)["grade_id"]: "".join(text(output) for output in cell["outputs"])
-            for cell in notebook["cells"] if grading(cell).get("grade")}
+            for cell in notebook["cells"] if grading(cell).get("grade") and cell["cell_type"] == "code"}
 
 
 def test_the_solutions_run_without_an_error(course):
@@ -246,7 +252,7 @@ def test_the_feedback_names_each_planted_mistake(course):
     for path in sorted(LESSONS.glob("[0-9][0-9]_*.ipynb")):
         text = html.unescape((feedback / path.with_suffix(".html").name).read_text(encoding="utf-8"))
         for cell in read(path)["cells"]:
-            if grading(cell).get("solution"):
+            if grading(cell).get("solution") and cell["cell_type"] == "code":
                 words = MISTAKES[exercise_name(cell)][2]
                 assert words in text, (path.name, words)
 
