@@ -103,6 +103,25 @@ def skip_backward(d_joined, d_down):
     return d_encoder, d_joined[:, channels:]
 
 
+def unet_backward(model, dlogits, dropped=None):
+    """The U-Net's backward pass from its blocks; ``dropped``: the path left out at the forks."""
+    d = model.head.backward(dlogits)
+    joined = []
+    for index in reversed(range(len(model.decoders))):
+        d = model.decoders[index].backward(d)
+        joined.append(d)
+        d = model.ups[index].backward(d[:, d.shape[1] // 2:])
+    d = model.bottleneck.backward(d)
+    for level in reversed(range(len(model.encoders))):
+        d_down = model.pools[level].backward(d)
+        d_joined = joined[level]
+        d_skip = np.zeros_like(d_down)
+        top, left = (d_down.shape[2] - d_joined.shape[2]) // 2, (d_down.shape[3] - d_joined.shape[3]) // 2
+        d_skip[:, :, top:top + d_joined.shape[2], left:left + d_joined.shape[3]] = d_joined[:, :d_joined.shape[1] // 2]
+        d = model.encoders[level].backward({None: d_down + d_skip, "skip": d_down, "down": d_skip}[dropped])
+    return d
+
+
 def valid_output_size(size, depth):
     for _ in range(depth):
         size = (size - 4) // 2
@@ -150,7 +169,7 @@ CHECKS = [(ex.check_dice_coefficient, dice), (ex.check_conv2d_forward, conv2d_by
           (ex.check_max_pool2d_backward, max_pool_backward),
           (ex.check_conv_transpose2d_forward, conv_transpose2d_by_scatter),
           (ex.check_center_crop, center_crop), (ex.check_skip_backward, skip_backward),
-          (ex.check_unet_output_size, valid_output_size),
+          (ex.check_unet_output_size, valid_output_size), (ex.check_unet_backward, unet_backward),
           (ex.check_soft_dice_loss, soft_dice), (ex.check_adam_step, adam),
           (ex.check_contributing_windows, windows), (ex.check_rle_encode, rle)]
 
@@ -321,6 +340,13 @@ MISTAKES = [
     (ex.check_skip_backward, lambda dj, dd: (at_corner(dj, dd), dj[:, dd.shape[1]:]), "top-left corner"),
     (ex.check_skip_backward, lambda dj, dd: (skip_backward(dj, dd)[0], dj[:, :dj.shape[1] - dd.shape[1]]),
      "the cropped encoder map comes first"),
+    (ex.check_unet_backward, lambda model, dy: unet_backward(model, dy, dropped="skip"),
+     r"for depth 1, .* dx has the right shape but wrong values: it looks like you dropped the gradient that comes back "
+     r"along the skip connections"),
+    (ex.check_unet_backward, lambda model, dy: unet_backward(model, dy, dropped="down"),
+     "it looks like you dropped the gradient that comes up through the pooling"),
+    (ex.check_unet_backward, lambda model, dy: (unet_backward(model, dy), model.head.weight.grad.__imul__(2))[0],
+     r"the gradient of head.weight has the right shape \(1, 2, 1, 1\) but 2 of its 2 values are wrong"),
     (ex.check_rle_encode, rle_by_uint8_diff, r'for a small mask the encoding is .*, yours is \'\'.*wraps around to 255'),
 ]
 
@@ -397,6 +423,7 @@ DELEGATIONS = [
     (ex.check_skip_backward, lambda dj, dd: (reference.center_crop_backward(
         dj[:, :dd.shape[1]], reference.center_crop_forward(dd, dj.shape[2:])[1]) + dd, dj[:, dd.shape[1]:]),
      "reference.py", "the skip connection's backward pass"),
+    (ex.check_unet_backward, lambda model, dy: model.backward(dy), "model.py", "the network's backward pass"),
     (ex.check_unet_output_size,
      lambda size, depth: UNet(depth=depth, base_channels=1, padding="valid").output_size(size, size)[0],
      "model.py", "the output size"),
@@ -430,6 +457,16 @@ def test_the_lessons_helpers_and_the_rest_of_the_package_stay_allowed():
         return ops.col2im(dcols, x.shape, (stride, stride), (padding, padding)), dw, dy.sum(axis=(0, 2, 3))
     ex.check_conv2d_backward(with_im2col)
     ex.check_rle_encode(lambda mask: rle(ops.relu_forward(mask.astype(float))[0]))
+
+
+def test_the_unet_backward_checker_runs_the_directional_check(monkeypatch):
+    """A backward pass that agrees with UNet.backward passes only if the directional check
+    passes too: with the comparison made blind, a wrong gradient is still caught there."""
+    from unet_from_scratch.teaching import exercises_network
+    monkeypatch.setattr(exercises_network, "compare", lambda *args, **kwargs: None)
+    with pytest.raises(ex.ExerciseError, match="the directional gradient check fails"):
+        ex.check_unet_backward(lambda model, dy: unet_backward(model, dy, dropped="skip"))
+    ex.check_unet_backward(unet_backward)
 
 
 def test_a_restore_by_adding_back_is_accepted():

@@ -49,6 +49,7 @@ DELEGATING = {
     "skip_backward": "crop_cache = ops.center_crop_forward(d_down, d_joined.shape[2:])[1]\n"
                      "d_skip = ops.center_crop_backward(d_joined[:, :d_down.shape[1]], crop_cache)\n"
                      "return d_down + d_skip, d_joined[:, d_down.shape[1]:]",
+    "unet_backward": "return model.backward(dlogits)",
     "unet_output_size": "return UNet(depth=depth, base_channels=1, padding='valid').output_size(size, size)[0]",
     "soft_dice_loss": "loss, cache = losses.dice_loss_forward(logits, targets, smooth=1.0, reduction='batch')\n"
                       "return float(loss), losses.dice_loss_backward(1.0, cache)[0]",
@@ -81,6 +82,8 @@ MISTAKES = {
                     "cut the extra row or column at the top or left"),
     "skip_backward": ("d_encoder = d_down.copy()", "d_encoder = np.zeros_like(d_down)",
                       "dropped the gradient of one of the two paths"),
+    "unet_backward": ("d_encoder = d_down.copy()", "d_encoder = np.zeros_like(d_down)",
+                      "dropped the gradient that comes up through the pooling"),
     "unet_output_size": ("    size -= 4\n", "", "the two convolutions at the bottom"),
     "soft_dice_loss": ("return float(loss), dp * p * (1 - p)", "return float(loss), dp",
                        "stopped at the gradient with respect to p"),

@@ -47,6 +47,8 @@ FORBIDDEN = {
     "check_skip_backward": ("the skip connection's backward pass", [center_crop, concat],
                             [reference.center_crop_forward, reference.center_crop_backward], ""),
     "check_unet_output_size": ("the output size", [model], [], ""),
+    "check_unet_backward": ("the network's backward pass", [], [model.UNet.backward],
+                            "the blocks' own backward methods (model.encoders[0].backward, ...)"),
     "check_soft_dice_loss": ("the soft Dice loss and its gradient", [losses], [], ""),
     "check_adam_step": ("the Adam step", [optim], [], ""),
     "check_contributing_windows": ("the windows a col2im thread gathers", [im2col], [], ""),

@@ -7,6 +7,7 @@ the grading cases of :mod:`.hidden`."""
 import numpy as np
 
 from .. import losses, optim, reference, submission
+from ..gradcheck import module_check
 from ..model import UNet
 from ..nn import Parameter
 from . import hidden as grading_cases
@@ -14,7 +15,7 @@ from .grading import ExerciseError, as_number, call_student, compare, describe, 
 from .mistakes import (bias_corrected_moments, rle_start_end, rle_uint8_wraparound, shift_starts,
                        skip_backward_at_corner, skip_backward_one_branch,
                        skip_backward_overwriting, soft_dice_without_smoothing,
-                       valid_size_without_bottom)
+                       unet_backward_dropping, valid_size_without_bottom)
 
 def check_center_crop(center_crop, hidden=False):
     """Lesson 05.  ``center_crop(x, height, width) -> y``: the (height, width) middle of every
@@ -100,6 +101,70 @@ def check_unet_output_size(output_size, hidden=False):
                                 f"returned {got!r}. Each level's two 3 x 3 convs take 4 pixels, "
                                 f"each pooling halves, each up-convolution doubles.{hint}")
     report_passed(check, f"{len(cases)} sizes agree with UNet(padding='valid').output_size", hidden)
+
+
+def check_unet_backward(unet_backward, hidden=False):
+    """Lesson 06.  ``unet_backward(model, dlogits) -> dx``: the backward pass of a small U-Net
+    (depth 1 or 2) written from its blocks, called right after ``model.forward(x)``: it adds
+    every parameter's gradient into its ``.grad`` (the blocks' ``backward`` do that) and
+    returns the gradient of the input.  Compared with ``UNet.backward`` on a twin of the
+    model, parameter by parameter, then checked by directional derivatives (module_check)."""
+    check = "check_unet_backward"
+    cases = grading_cases.unet_backward() if hidden else [
+        ("depth 1, padding 'same', 2 images 8 x 8", 1, "same", (2, 1, 8, 8)),
+        ("depth 2, padding 'valid', one image 44 x 44", 2, "valid", (1, 1, 44, 44))]
+    for number, (name, depth, padding, x_shape) in enumerate(cases):
+        def twin():
+            return UNet(base_channels=2, depth=depth, padding=padding, seed=number).to(dtype=np.float64)
+        rng = np.random.default_rng(60 + number + 10 * hidden)
+        x = rng.standard_normal(x_shape)
+        model, student_model = twin(), twin()
+        dy = rng.standard_normal(model.forward(x).shape)
+        expected = model.backward(dy)
+        wrongs = {}
+        for dropped in ("skip", "down"):
+            wrong_model = twin()
+            wrong_model.forward(x)
+            wrongs[dropped] = (unet_backward_dropping(wrong_model, dy, dropped), wrong_model)
+        student_model.forward(x)
+        student_model.zero_grad()
+        got = call_student(check, unet_backward, name, student_model, dy.copy())
+        dropped_skip = ("dropped the gradient that comes back along the skip connections: each "
+                        "encoder's output feeds the pooling AND the skip, so its gradient is the "
+                        "sum of both (lesson 05)")
+        dropped_down = ("dropped the gradient that comes up through the pooling: each encoder's "
+                        "output feeds the pooling AND the skip, so its gradient is the sum of both "
+                        "(lesson 05)")
+        compare(check, name, "dx", got, expected,
+                {dropped_skip: wrongs["skip"][0], dropped_down: wrongs["down"][0]},
+                shape_hint="dx has the input's shape: return what the first encoder's backward returns")
+        wrong_grads = {dropped: dict(m.named_parameters()) for dropped, (_, m) in wrongs.items()}
+        for (parameter_name, parameter), (_, mine) in zip(model.named_parameters(),
+                                                          student_model.named_parameters()):
+            compare(check, name, f"the gradient of {parameter_name}", mine.grad, parameter.grad,
+                    {dropped_skip: wrong_grads["skip"][parameter_name].grad,
+                     dropped_down: wrong_grads["down"][parameter_name].grad})
+        report = module_check(_Backward(student_model, unet_backward), x)
+        if not report.passed:
+            raise ExerciseError(f"{check}: for {name} the directional gradient check fails:\n{report}")
+    report_passed(check, f"{len(cases)} networks agree with UNet.backward, every parameter, and pass "
+                         f"the directional gradient check", hidden)
+
+
+class _Backward:
+    """A U-Net whose backward pass is the student's function (for module_check)."""
+
+    def __init__(self, model, unet_backward):
+        self.model, self.unet_backward = model, unet_backward
+
+    def forward(self, x):
+        return self.model.forward(x)
+
+    def backward(self, dy):
+        return self.unet_backward(self.model, dy)
+
+    def named_parameters(self):
+        return self.model.named_parameters()
 
 
 def check_soft_dice_loss(soft_dice_loss, hidden=False):

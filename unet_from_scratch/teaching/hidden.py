@@ -85,6 +85,12 @@ def skip_backward():
              (2, 2, 8, 9), (8, 2), 5)]
 
 
+def unet_backward():
+    """(name, depth, padding, input shape)."""
+    return [("depth 2, padding 'same', 3 images 8 x 12 (grading case)", 2, "same", (3, 1, 8, 12)),
+            ("depth 1, padding 'valid', 2 images 20 x 24 (grading case)", 1, "valid", (2, 1, 20, 24))]
+
+
 def unet_output_size():
     """(size, depth) pairs that fit the valid U-Net."""
     return [(20, 1), (64, 1), (76, 2), (100, 3), (252, 4), (444, 5)]

@@ -173,3 +173,22 @@ def _uncropped(d_cropped, shape):
     top, left = (shape[2] - d_cropped.shape[2]) // 2, (shape[3] - d_cropped.shape[3]) // 2
     full[:, :, top:top + d_cropped.shape[2], left:left + d_cropped.shape[3]] = d_cropped
     return full
+
+
+def unet_backward_dropping(model, dy, dropped):
+    """The wrong backward pass of a U-Net (after its forward pass) that drops, at every fork,
+    the gradient of one path: "skip" (what comes back along the skip connections) or "down"
+    (what comes up through the pooling).  Adds into the parameters' .grad; returns dx."""
+    d = model.head.backward(dy)
+    joined = []
+    for index in reversed(range(len(model.decoders))):
+        d = model.decoders[index].backward(d)
+        joined.append(d)
+        d = model.ups[index].backward(d[:, d.shape[1] // 2:])
+    d = model.bottleneck.backward(d)
+    for level in reversed(range(len(model.encoders))):
+        d_down = model.pools[level].backward(d)
+        d_joined = joined[level]                             # joined[0]: the top level
+        d_skip = _uncropped(d_joined[:, :d_joined.shape[1] // 2], d_down.shape)
+        d = model.encoders[level].backward(d_down if dropped == "skip" else d_skip)
+    return d
