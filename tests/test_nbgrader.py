@@ -11,6 +11,8 @@ executed with ``UNET_LESSONS_SMALL=1``:
 * ``mistake``    -- each exercise's solution with one common mistake planted: 0 on it, and the
   feedback (``nbgrader generate_feedback``) names the mistake.
 
+The self-check questions are nbgrader's manually graded answers worth 0 points: every
+submission keeps them as released except the solutions, and they stay out of the points.
 The points are read from nbgrader's gradebook and printed as a table (``pytest -rP``).  The
 student versions that ``unet-scratch lessons --student`` writes without nbgrader are compared
 with nbgrader's release, cell by cell.

@@ -17,6 +17,7 @@ from .mistakes import (bias_corrected_moments, rle_start_end, rle_uint8_wraparou
                        skip_backward_overwriting, soft_dice_without_smoothing,
                        unet_backward_dropping, valid_size_without_bottom)
 
+
 def check_center_crop(center_crop, hidden=False):
     """Lesson 05.  ``center_crop(x, height, width) -> y``: the (height, width) middle of every
     image of x (n, c, h, w); when h - height is odd, the extra row is cut at the bottom
