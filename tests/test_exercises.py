@@ -95,6 +95,33 @@ def center_crop(x, height, width):
     return x[:, :, top:top + height, left:left + width]
 
 
+def skip_backward(d_joined, d_down):
+    channels = d_down.shape[1]
+    top, left = (d_down.shape[2] - d_joined.shape[2]) // 2, (d_down.shape[3] - d_joined.shape[3]) // 2
+    d_encoder = d_down.copy()
+    d_encoder[:, :, top:top + d_joined.shape[2], left:left + d_joined.shape[3]] += d_joined[:, :channels]
+    return d_encoder, d_joined[:, channels:]
+
+
+def unet_backward(model, dlogits, dropped=None):
+    """The U-Net's backward pass from its blocks; ``dropped``: the path left out at the forks."""
+    d = model.head.backward(dlogits)
+    joined = []
+    for index in reversed(range(len(model.decoders))):
+        d = model.decoders[index].backward(d)
+        joined.append(d)
+        d = model.ups[index].backward(d[:, d.shape[1] // 2:])
+    d = model.bottleneck.backward(d)
+    for level in reversed(range(len(model.encoders))):
+        d_down = model.pools[level].backward(d)
+        d_joined = joined[level]
+        d_skip = np.zeros_like(d_down)
+        top, left = (d_down.shape[2] - d_joined.shape[2]) // 2, (d_down.shape[3] - d_joined.shape[3]) // 2
+        d_skip[:, :, top:top + d_joined.shape[2], left:left + d_joined.shape[3]] = d_joined[:, :d_joined.shape[1] // 2]
+        d = model.encoders[level].backward({None: d_down + d_skip, "skip": d_down, "down": d_skip}[dropped])
+    return d
+
+
 def valid_output_size(size, depth):
     for _ in range(depth):
         size = (size - 4) // 2
@@ -104,11 +131,11 @@ def valid_output_size(size, depth):
     return size
 
 
-def soft_dice(logits, targets):
+def soft_dice(logits, targets, smooth=1.0):
     p = 1 / (1 + np.exp(-logits))
     intersection, total = (p * targets).sum(), p.sum() + targets.sum()
-    loss = 1 - (2 * intersection + 1) / (total + 1)
-    dp = -(2 * targets * (total + 1) - (2 * intersection + 1)) / (total + 1) ** 2
+    loss = 1 - (2 * intersection + smooth) / (total + smooth)
+    dp = -(2 * targets * (total + smooth) - (2 * intersection + smooth)) / (total + smooth) ** 2
     return loss, dp * p * (1 - p)
 
 
@@ -141,7 +168,8 @@ CHECKS = [(ex.check_dice_coefficient, dice), (ex.check_conv2d_forward, conv2d_by
           (ex.check_numerical_gradient, central_differences),
           (ex.check_max_pool2d_backward, max_pool_backward),
           (ex.check_conv_transpose2d_forward, conv_transpose2d_by_scatter),
-          (ex.check_center_crop, center_crop), (ex.check_unet_output_size, valid_output_size),
+          (ex.check_center_crop, center_crop), (ex.check_skip_backward, skip_backward),
+          (ex.check_unet_output_size, valid_output_size), (ex.check_unet_backward, unet_backward),
           (ex.check_soft_dice_loss, soft_dice), (ex.check_adam_step, adam),
           (ex.check_contributing_windows, windows), (ex.check_rle_encode, rle)]
 
@@ -220,6 +248,45 @@ def adam_without_correction(p, g, m, v, t, lr, beta1, beta2, eps):
     return p - lr * m / (np.sqrt(v) + eps), m, v
 
 
+def dw_by_the_transposed_product(dy, x, w, stride, padding):
+    """dw = cols @ dy_matrix.T, reshaped to w's shape: the order of the product reversed."""
+    dx, dw, db = conv2d_backward_by_loops(dy, x, w, stride, padding)
+    return dx, dw.reshape(w.shape[0], -1).T.reshape(w.shape), db
+
+
+def dw_with_channels_swapped(dy, x, w, stride, padding):
+    """dw with its output and input channel axes swapped (where c_O == c_I); the other
+    checks pass through unchanged, so the first case with c_O == c_I != 1 names it."""
+    dx, dw, db = conv2d_backward_by_loops(dy, x, w, stride, padding)
+    return dx, (dw.transpose(1, 0, 2, 3) if w.shape[0] == w.shape[1] else dw), db
+
+
+def adam_returning_m_hat(p, g, m, v, t, lr, beta1, beta2, eps):
+    """Adam that returns the bias-corrected moments as the state for the next step."""
+    m = beta1 * m + (1 - beta1) * g
+    v = beta2 * v + (1 - beta2) * g * g
+    m_hat, v_hat = m / (1 - beta1 ** t), v / (1 - beta2 ** t)
+    return p - lr * m_hat / (np.sqrt(v_hat) + eps), m_hat, v
+
+
+def rle_start_end(mask, inclusive):
+    """Runs written as "start end", the end the run's last pixel or the one after it."""
+    numbers = [int(n) for n in rle(mask).split()]
+    return " ".join(f"{s} {s + n - 1 if inclusive else s + n}" for s, n in zip(numbers[0::2], numbers[1::2]))
+
+
+def at_corner(d_joined, d_down):
+    d_encoder = d_down.copy()
+    d_encoder[:, :, :d_joined.shape[2], :d_joined.shape[3]] += d_joined[:, :d_down.shape[1]]
+    return d_encoder
+
+
+def rle_by_uint8_diff(mask):
+    """Runs found with np.diff on the uint8 mask itself: -1 wraps around to 255."""
+    d = np.diff(np.concatenate([np.zeros(1, np.uint8), mask.T.ravel(), np.zeros(1, np.uint8)]))
+    return " ".join(f"{s + 1} {e - s}" for s, e in zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1)))
+
+
 MISTAKES = [
     (ex.check_conv2d_forward, flipped_kernel, "it looks like you flipped the kernel"),
     (ex.check_conv2d_forward, lambda x, w, b, s, p: conv2d_by_loops(x, w, 0 * b, s, p), "left out the bias"),
@@ -248,6 +315,39 @@ MISTAKES = [
     (ex.check_unet_output_size, lambda size, depth: valid_output_size(size, depth) + 4 * 2 ** depth,
      "left out the two convolutions at the bottom"),
     (ex.check_contributing_windows, lambda y, k, s, p, o: windows(y, k, s, 0, o), "It looks like you left out the padding"),
+    # issue 13: every mistake the issue lists, planted
+    (ex.check_conv2d_backward, lambda dy, x, w, s, p: conv2d_backward_by_loops(dy, x, w, s, p)[:2] + (dy.sum(axis=(0, 2, 3)) / len(dy),),
+     r"for x \(2, 3, 6, 7\).*db has the right shape but wrong values: it looks like you averaged db over the batch"),
+    (ex.check_conv2d_backward, dw_by_the_transposed_product, r"dw has the right shape but wrong values: it looks like you transposed dw"),
+    (ex.check_conv2d_backward, dw_with_channels_swapped, r"it looks like you transposed dw"),
+    (ex.check_conv_transpose2d_forward, lambda x, w, s: conv_transpose2d_by_scatter(x, w[:, :, ::-1, ::-1], s),
+     r"y has the right shape but wrong values: it looks like you flipped the kernel"),
+    (ex.check_soft_dice_loss, lambda z, t: (soft_dice(z, t)[0], -soft_dice(z, t)[1]), "it looks like you flipped the sign"),
+    (ex.check_soft_dice_loss, lambda z, t: (soft_dice(z, t)[0], soft_dice(z, t, smooth=0)[1]),
+     "it looks like you dropped the smoothing in the gradient"),
+    (ex.check_soft_dice_loss, lambda z, t: soft_dice(z, t, smooth=0), "It looks like you dropped the smoothing: add 1"),
+    (ex.check_adam_step, adam_returning_m_hat, r"m has the right shape but wrong values: it looks like you returned the "
+                                               r"bias-corrected m_hat"),
+    (ex.check_adam_step, lambda *a: adam(*a)[:2] + (adam_returning_m_hat(*a)[2] / (1 - a[7] ** a[4]),),
+     "it looks like you returned the bias-corrected v_hat"),
+    (ex.check_rle_encode, lambda mask: rle_start_end(mask, inclusive=True), 'you wrote each run as "start end"'),
+    (ex.check_rle_encode, lambda mask: rle_start_end(mask, inclusive=False), 'you wrote each run as "start end"'),
+    (ex.check_skip_backward, lambda dj, dd: (dd, dj[:, dd.shape[1]:]), "dropped the gradient of one of the two paths"),
+    (ex.check_skip_backward, lambda dj, dd: (skip_backward(dj, 0 * dd)[0], dj[:, dd.shape[1]:]),
+     "dropped the gradient of one of the two paths"),
+    (ex.check_skip_backward, lambda dj, dd: (skip_backward(dj, 0 * dd)[0] + dd * (skip_backward(dj, 0 * dd)[0] == 0),
+                                             dj[:, dd.shape[1]:]), r"wrote the skip's gradient over d_down .* \(=\)"),
+    (ex.check_skip_backward, lambda dj, dd: (at_corner(dj, dd), dj[:, dd.shape[1]:]), "top-left corner"),
+    (ex.check_skip_backward, lambda dj, dd: (skip_backward(dj, dd)[0], dj[:, :dj.shape[1] - dd.shape[1]]),
+     "the cropped encoder map comes first"),
+    (ex.check_unet_backward, lambda model, dy: unet_backward(model, dy, dropped="skip"),
+     r"for depth 1, .* dx has the right shape but wrong values: it looks like you dropped the gradient that comes back "
+     r"along the skip connections"),
+    (ex.check_unet_backward, lambda model, dy: unet_backward(model, dy, dropped="down"),
+     "it looks like you dropped the gradient that comes up through the pooling"),
+    (ex.check_unet_backward, lambda model, dy: (unet_backward(model, dy), model.head.weight.grad.__imul__(2))[0],
+     r"the gradient of head.weight has the right shape \(1, 2, 1, 1\) but 2 of its 2 values are wrong"),
+    (ex.check_rle_encode, rle_by_uint8_diff, r'for a small mask the encoding is .*, yours is \'\'.*wraps around to 255'),
 ]
 
 
@@ -316,6 +416,14 @@ DELEGATIONS = [
     (ex.check_conv_transpose2d_forward, transposed_by_conv_backward, "ops/conv2d.py", "the transposed convolution"),
     (ex.check_center_crop, lambda x, h, w: ops.center_crop_forward(x, (h, w))[0], "ops/center_crop.py",
      "the center crop"),
+    (ex.check_skip_backward, lambda dj, dd: (ops.center_crop_backward(ops.concat_backward(dj, ops.concat_forward(
+        np.zeros((len(dd), dd.shape[1], *dj.shape[2:])), np.zeros((len(dd), dj.shape[1] - dd.shape[1], *dj.shape[2:])))[1])[0],
+        ops.center_crop_forward(dd, dj.shape[2:])[1]) + dd, dj[:, dd.shape[1]:]), "ops/concat.py",
+     "the skip connection's backward pass"),
+    (ex.check_skip_backward, lambda dj, dd: (reference.center_crop_backward(
+        dj[:, :dd.shape[1]], reference.center_crop_forward(dd, dj.shape[2:])[1]) + dd, dj[:, dd.shape[1]:]),
+     "reference.py", "the skip connection's backward pass"),
+    (ex.check_unet_backward, lambda model, dy: model.backward(dy), "model.py", "the network's backward pass"),
     (ex.check_unet_output_size,
      lambda size, depth: UNet(depth=depth, base_channels=1, padding="valid").output_size(size, size)[0],
      "model.py", "the output size"),
@@ -349,6 +457,16 @@ def test_the_lessons_helpers_and_the_rest_of_the_package_stay_allowed():
         return ops.col2im(dcols, x.shape, (stride, stride), (padding, padding)), dw, dy.sum(axis=(0, 2, 3))
     ex.check_conv2d_backward(with_im2col)
     ex.check_rle_encode(lambda mask: rle(ops.relu_forward(mask.astype(float))[0]))
+
+
+def test_the_unet_backward_checker_runs_the_directional_check(monkeypatch):
+    """A backward pass that agrees with UNet.backward passes only if the directional check
+    passes too: with the comparison made blind, a wrong gradient is still caught there."""
+    from unet_from_scratch.teaching import exercises_network
+    monkeypatch.setattr(exercises_network, "compare", lambda *args, **kwargs: None)
+    with pytest.raises(ex.ExerciseError, match="the directional gradient check fails"):
+        ex.check_unet_backward(lambda model, dy: unet_backward(model, dy, dropped="skip"))
+    ex.check_unet_backward(unet_backward)
 
 
 def test_a_restore_by_adding_back_is_accepted():
@@ -457,15 +575,19 @@ def test_student_notebook_as_nbgrader_makes_it_and_the_instructor_version_untouc
              nbgrader_cell("code", "x = 2", grade_id="whole", solution=True),
              nbgrader_cell("code", "check(f)\n### BEGIN HIDDEN TESTS\ncheck(f, hidden=True)\n### END HIDDEN TESTS",
                            grade_id="check", grade=True, locked=True, points=1),
-             nbgrader_cell("code", "print(1)")]
+             nbgrader_cell("code", "print(1)"),
+             nbgrader_cell("markdown", "**Question 1.** Why?\n\n### BEGIN SOLUTION\n**Answer.** Because.\n### END SOLUTION",
+                           grade_id="question_1", solution=True, grade=True, points=0),
+             nbgrader_cell("markdown", "An answer cell without markers", grade_id="question_2", solution=True, grade=True, points=0)]
     notebook = write_lessons(tmp_path / "lessons", cells)
     written = lessons.write_student_lessons(tmp_path / "out", tmp_path / "lessons", log=None)
     student = json.loads(written[0].read_text())["cells"]
     assert ["".join(cell["source"]) for cell in student] == [
         "# Text", lessons.student_source(SOLUTION_CELL), "# YOUR CODE HERE\nraise NotImplementedError()",
-        "check(f)", "print(1)"]
+        "check(f)", "print(1)", "**Question 1.** Why?\n\nYOUR ANSWER HERE", "YOUR ANSWER HERE"]
     assert [(cell["metadata"].get("editable"), cell["metadata"].get("deletable")) for cell in student] == [
-        (False, False), (None, False), (None, False), (False, False), (None, None)]
+        (False, False), (None, False), (None, False), (False, False), (None, None), (None, False), (None, False)]
+    assert lessons.count_solutions(notebook) == 1 and lessons.count_solutions(notebook, "markdown") == 1
     assert all(cell["outputs"] == [] and cell["execution_count"] is None
                for cell in student if cell["cell_type"] == "code")
     assert json.loads((tmp_path / "lessons" / "00_x.ipynb").read_text()) == notebook

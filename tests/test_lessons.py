@@ -101,6 +101,12 @@ def test_nbgrader_metadata(path):
         elif "check" in tags(cell):
             assert meta["grade_id"] == source(cell).strip().split("(")[0], where
             assert meta["grade"] and meta["locked"] and meta["points"] > 0 and not meta["solution"], where
+        elif "question" in tags(cell):                 # a self-check question: the answer is hidden
+            assert cell["cell_type"] == "markdown" and meta["grade_id"].startswith("question_"), where
+            # nbgrader's manually graded answer (a markdown solution cell must be a grade cell),
+            # worth no points: a self-check
+            assert meta["solution"] and meta["grade"] and meta["points"] == 0 and not meta["locked"], where
+            assert source(cell).startswith("**Question ") and lessons.BEGIN in source(cell), where
         elif cell["cell_type"] == "markdown" or "setup" in tags(cell):
             assert meta["locked"] and not meta["grade"] and not meta["solution"], where
         else:
@@ -124,7 +130,12 @@ def test_student_versions_replace_every_solution_and_nothing_else(student_dir):
         assert len(student["cells"]) == len(instructor["cells"])
         stubs = 0
         for teacher_cell, student_cell in zip(instructor["cells"], student["cells"]):
-            if lessons.BEGIN in source(teacher_cell):
+            if "question" in tags(teacher_cell):
+                question, answer = source(teacher_cell).split(lessons.BEGIN)
+                assert source(student_cell) == question + lessons.TEXT_STUB     # the answer goes
+                assert "**Answer.**" in answer and "**Answer.**" not in source(student_cell)
+                assert student_cell["metadata"]["deletable"] is False
+            elif lessons.BEGIN in source(teacher_cell):
                 text = source(student_cell)
                 assert lessons.BEGIN not in text and lessons.END not in text
                 stubs += text.count("# YOUR CODE HERE\n    raise NotImplementedError()")
@@ -157,6 +168,16 @@ def test_checker_rejects_the_stub_and_accepts_the_solution(student_dir, path, in
     with pytest.raises(ExerciseError, match="still raises NotImplementedError: the exercise is not done yet"):
         run_cells(setup, source(student["cells"][index]), check)
     run_cells(setup, source(instructor["cells"][index]), check)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=NAMES)
+def test_two_or_three_self_check_questions_with_answers(path):
+    """Issue 13: every lesson asks two or three questions; the instructor version answers them."""
+    questions = [cell for cell in read(path)["cells"] if "question" in tags(cell)]
+    assert 2 <= len(questions) <= 3, path.name
+    for cell in questions:
+        answer = source(cell).split(lessons.BEGIN)[1].split(lessons.END)[0].strip()
+        assert answer.startswith("**Answer.**") and len(answer) > 40, (path.name, answer)
 
 
 def test_the_default_lessons_folder_is_this_checkouts():

@@ -11,6 +11,8 @@ executed with ``UNET_LESSONS_SMALL=1``:
 * ``mistake``    -- each exercise's solution with one common mistake planted: 0 on it, and the
   feedback (``nbgrader generate_feedback``) names the mistake.
 
+The self-check questions are nbgrader's manually graded answers worth 0 points: every
+submission keeps them as released except the solutions, and they stay out of the points.
 The points are read from nbgrader's gradebook and printed as a table (``pytest -rP``).  The
 student versions that ``unet-scratch lessons --student`` writes without nbgrader are compared
 with nbgrader's release, cell by cell.
@@ -46,6 +48,10 @@ DELEGATING = {
     "max_pool2d_backward": "return ops.max_pool2d_backward(dy, ops.max_pool2d_forward(x, 2)[1])",
     "conv_transpose2d_forward": "return ops.conv_transpose2d_forward(x, w, None, stride, 0)[0]",
     "center_crop": "return ops.center_crop_forward(x, (height, width))[0]",
+    "skip_backward": "crop_cache = ops.center_crop_forward(d_down, d_joined.shape[2:])[1]\n"
+                     "d_skip = ops.center_crop_backward(d_joined[:, :d_down.shape[1]], crop_cache)\n"
+                     "return d_down + d_skip, d_joined[:, d_down.shape[1]:]",
+    "unet_backward": "return model.backward(dlogits)",
     "unet_output_size": "return UNet(depth=depth, base_channels=1, padding='valid').output_size(size, size)[0]",
     "soft_dice_loss": "loss, cache = losses.dice_loss_forward(logits, targets, smooth=1.0, reduction='batch')\n"
                       "return float(loss), losses.dice_loss_backward(1.0, cache)[0]",
@@ -76,6 +82,10 @@ MISTAKES = {
     "center_crop": ("top = (x.shape[2] - height) // 2\n    left = (x.shape[3] - width) // 2",
                     "top = (x.shape[2] - height + 1) // 2\n    left = (x.shape[3] - width + 1) // 2",
                     "cut the extra row or column at the top or left"),
+    "skip_backward": ("d_encoder = d_down.copy()", "d_encoder = np.zeros_like(d_down)",
+                      "dropped the gradient of one of the two paths"),
+    "unet_backward": ("d_encoder = d_down.copy()", "d_encoder = np.zeros_like(d_down)",
+                      "dropped the gradient that comes up through the pooling"),
     "unet_output_size": ("    size -= 4\n", "", "the two convolutions at the bottom"),
     "soft_dice_loss": ("return float(loss), dp * p * (1 - p)", "return float(loss), dp",
                        "stopped at the gradient with respect to p"),
@@ -148,8 +158,8 @@ def course(tmp_path_factory):
         for teacher_cell, delegating_cell, mistake_cell in zip(instructor["cells"],
                                                               submissions["delegating"]["cells"],
                                                               submissions["mistake"]["cells"]):
-            if not grading(teacher_cell).get("solution"):
-                continue
+            if not grading(teacher_cell).get("solution") or teacher_cell["cell_type"] != "code":
+                continue                    # the self-check answers stay as released
             name = exercise_name(teacher_cell)
             if name in DELEGATING:
                 delegating_cell["source"] = with_body(delegating_cell, DELEGATING[name])
@@ -192,6 +202,12 @@ def test_autograde_scores(course):
     print("\nnbgrader autograde, points per lesson (delegating: the exercises the package has an "
           "implementation of)\n" + "\n".join(lines))
     for lesson in lessons:
+        # the self-check questions are manually graded answers worth 0 points: no autograde
+        questions = {g: points for g, points in table["solution", lesson].items() if g.startswith("question_")}
+        assert 2 <= len(questions) <= 3 and all(points == (0, 0) for points in questions.values()), lesson
+        for student in STUDENTS:
+            table[student, lesson] = {g: points for g, points in table[student, lesson].items()
+                                      if not g.startswith("question_")}
         assert all(score == maximum > 0 for score, maximum in table["solution", lesson].values()), lesson
         assert all(score == 0 for score, _ in table["stub", lesson].values()), lesson
         assert all(score == 0 for score, _ in table["mistake", lesson].values()), lesson
@@ -207,7 +223,7 @@ def check_outputs(course, student, lesson):
         parts = [output.get("text", ""), output.get("evalue", "")]
         return "".join("".join(part) if isinstance(part, list) else part for part in parts)
     return {grading(cell)["grade_id"]: "".join(text(output) for output in cell["outputs"])
-            for cell in notebook["cells"] if grading(cell).get("grade")}
+            for cell in notebook["cells"] if grading(cell).get("grade") and cell["cell_type"] == "code"}
 
 
 def test_the_solutions_run_without_an_error(course):
@@ -241,7 +257,7 @@ def test_the_feedback_names_each_planted_mistake(course):
     for path in sorted(LESSONS.glob("[0-9][0-9]_*.ipynb")):
         text = html.unescape((feedback / path.with_suffix(".html").name).read_text(encoding="utf-8"))
         for cell in read(path)["cells"]:
-            if grading(cell).get("solution"):
+            if grading(cell).get("solution") and cell["cell_type"] == "code":
                 words = MISTAKES[exercise_name(cell)][2]
                 assert words in text, (path.name, words)
 

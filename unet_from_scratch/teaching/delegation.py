@@ -24,6 +24,7 @@ PACKAGE = Path(__file__).resolve().parents[1]
 # the files of the ops (``ops.im2col`` names the function, not its module)
 conv2d, conv_transpose2d = ops.conv2d_forward, ops.conv_transpose2d_forward
 max_pool2d, center_crop, im2col = ops.max_pool2d_forward, ops.center_crop_forward, ops.col2im
+concat = ops.concat_forward
 
 _CONV = [reference.conv2d_forward, reference.conv2d_backward,
          reference.conv_transpose2d_forward, reference.conv_transpose2d_backward]
@@ -43,7 +44,11 @@ FORBIDDEN = {
                                        _CONV, "ops.im2col and ops.col2im"),
     "check_center_crop": ("the center crop", [center_crop],
                           [reference.center_crop_forward, reference.center_crop_backward], ""),
+    "check_skip_backward": ("the skip connection's backward pass", [center_crop, concat],
+                            [reference.center_crop_forward, reference.center_crop_backward], ""),
     "check_unet_output_size": ("the output size", [model], [], ""),
+    "check_unet_backward": ("the network's backward pass", [], [model.UNet.backward],
+                            "the blocks' own backward methods (model.encoders[0].backward, ...)"),
     "check_soft_dice_loss": ("the soft Dice loss and its gradient", [losses], [], ""),
     "check_adam_step": ("the Adam step", [optim], [], ""),
     "check_contributing_windows": ("the windows a col2im thread gathers", [im2col], [], ""),

@@ -28,14 +28,16 @@ The signature each checker expects is in its docstring, e.g.::
 
 import numpy as np
 
-from .. import losses, metrics, optim, reference, submission
-from ..model import UNet
-from ..nn import Parameter
+from .. import metrics, reference
 from . import hidden as grading_cases
+from .exercises_network import (check_adam_step, check_center_crop,  # noqa: F401 (re-exported)
+                                check_contributing_windows, check_rle_encode,
+                                check_skip_backward, check_soft_dice_loss,
+                                check_unet_backward, check_unet_output_size)
 from .grading import ExerciseError, as_number, call_student, compare, describe, report_passed
-from .mistakes import (dx_with_unflipped_kernel, gradients_with_unpermuted_dy, shift_starts,
-                       to_every_maximum, to_last_maximum, transposed_conv_overwriting,
-                       valid_size_without_bottom)
+from .mistakes import (db_averaged_over_batch, dw_transposed, dx_with_unflipped_kernel,
+                       gradients_with_unpermuted_dy, to_every_maximum, to_last_maximum,
+                       transposed_conv_flipped_kernel, transposed_conv_overwriting)
 
 
 # --- the checkers, in the order of the lessons ----------------------------------------------
@@ -113,8 +115,15 @@ def check_conv2d_backward(conv2d_backward, hidden=False):
                   "kernel rotated by 180 degrees":
                       dx_with_unflipped_kernel(dy, w, x.shape, stride, padding),
                   unpermuted: dx_unpermuted})
-        compare(check, name, "dw", got[1], dw, {unpermuted: dw_unpermuted})
-        compare(check, name, "db", got[2], db, {},
+        compare(check, name, "dw", got[1], dw,
+                 {unpermuted: dw_unpermuted,
+                  "transposed dw: it is dy_matrix @ cols_matrix.T, of shape (c_O, c_I k_h k_w), "
+                  "not cols_matrix @ dy_matrix.T (or w's two channel axes swapped)":
+                      dw_transposed(dw)},
+                 shape_hint="dw has w's shape (c_O, c_I, k_h, k_w): dy_matrix @ cols_matrix.T")
+        compare(check, name, "db", got[2], db,
+                 {"averaged db over the batch; the loss sums over the images, so db sums dy "
+                  "over n as well as h_O and w_O": db_averaged_over_batch(dy)},
                  shape_hint="db[c] sums dy[:, c] over n, h_O and w_O")
     report_passed(check, f"dx, dw and db agree with the loop reference in {len(cases)} cases", hidden)
 
@@ -191,178 +200,15 @@ def check_conv_transpose2d_forward(conv_transpose2d, hidden=False):
         overwriting = ("wrote each contribution with = instead of adding them (+=): where "
                        "windows overlap, every one of them adds to the output pixel")
         by_kernel, by_pixel = transposed_conv_overwriting(x, w, stride)
+        flipped = ("flipped the kernel: the transposed convolution scatters w as it is, "
+                   "x[b, ci, i, j] * w[ci, :, u, v] lands at (stride i + u, stride j + v)")
         compare(check, name, "y", got, expected,
-                 {overwriting: [by_kernel, by_pixel]},
+                 {overwriting: [by_kernel, by_pixel],
+                  flipped: transposed_conv_flipped_kernel(x, w, stride)},
                  shape_hint="h_O = (h - 1) * stride + k; the weights are (c_I, c_O, k, k)")
     report_passed(check, f"{len(cases)} cases agree with the loop reference "
                          f"(reference.conv_transpose2d_forward)",
                   hidden)
-
-
-def check_center_crop(center_crop, hidden=False):
-    """Lesson 05.  ``center_crop(x, height, width) -> y``: the (height, width) middle of every
-    image of x (n, c, h, w); when h - height is odd, the extra row is cut at the bottom
-    (top = (h - height) // 2), and likewise for columns."""
-    check = "check_center_crop"
-    x = np.arange(2 * 3 * 9 * 10, dtype=float).reshape(2, 3, 9, 10)
-    cases = [("an even margin (9 x 10 -> 5 x 6)", x, (5, 6)),
-             ("an odd margin (9 x 10 -> 4 x 7)", x, (4, 7)), ("no crop at all", x, (9, 10))]
-    cases = grading_cases.center_crop() if hidden else cases
-    for name, x, size in cases:
-        got = call_student(check, center_crop, name, x.copy(), *size)
-        expected, _ = reference.center_crop_forward(x, size)
-        h, w = x.shape[2:]
-        top, left = (h - size[0]) // 2, (w - size[1]) // 2
-        mistakes = {"cut the extra row or column at the top or left; top = (h - height) // 2 "
-                    "puts it at the bottom and right":
-                        x[:, :, h - size[0] - top:h - top, w - size[1] - left:w - left]}
-        compare(check, name, "y", got, expected, mistakes)
-    report_passed(check, f"{len(cases)} crops agree with reference.center_crop_forward", hidden)
-
-
-def check_unet_output_size(output_size, hidden=False):
-    """Lesson 06.  ``output_size(size, depth) -> int``: the side of the logits of a U-Net
-    with 'valid' (unpadded) 3 x 3 convolutions, 2 x 2 pooling and up-convolution, for a
-    square input of side ``size`` that fits (the original paper: 572 -> 388 at depth 4)."""
-    check = "check_unet_output_size"
-    cases = grading_cases.unet_output_size() if hidden else [(572, 4), (188, 3), (92, 2), (140, 2), (44, 1)]
-    for size, depth in cases:
-        name = f"input {size}, depth {depth}"
-        got = call_student(check, output_size, name, size, depth)
-        expected = UNet(depth=depth, base_channels=1, padding="valid").output_size(size, size)[0]
-        if got != expected:
-            hint = ""
-            if got == size:
-                hint = " That is the input size: 'valid' convolutions shrink every map by 2 per conv."
-            elif got == valid_size_without_bottom(size, depth):
-                hint = (" It looks like you left out the two convolutions at the bottom of the U, "
-                        "between the last pooling and the first up-convolution (4 pixels).")
-            raise ExerciseError(f"{check}: for {name} the output side is {expected}, your function "
-                                f"returned {got!r}. Each level's two 3 x 3 convs take 4 pixels, "
-                                f"each pooling halves, each up-convolution doubles.{hint}")
-    report_passed(check, f"{len(cases)} sizes agree with UNet(padding='valid').output_size", hidden)
-
-
-def check_soft_dice_loss(soft_dice_loss, hidden=False):
-    """Lesson 07.  ``soft_dice_loss(logits, targets) -> (loss, dlogits)``: with
-    p = sigmoid(logits), loss = 1 - (2 sum p t + 1) / (sum p + sum t + 1), the sums over the
-    whole batch (smoothing 1), and dlogits its gradient, of the shape of logits."""
-    check = "check_soft_dice_loss"
-    rng = np.random.default_rng(77 if hidden else 7)
-    cases = [("a batch of 2 images 6 x 5", (2, 1, 6, 5), 0.3, 2.0), ("empty targets", (3, 1, 4, 4), 0.0, 2.0)]
-    cases = grading_cases.soft_dice() if hidden else cases
-    for name, shape, fraction, scale in cases:
-        logits = rng.standard_normal(shape) * scale
-        targets = (rng.random(shape) < fraction).astype(float)
-        got = call_student(check, soft_dice_loss, name, logits.copy(), targets.copy())
-        if not isinstance(got, (tuple, list)) or len(got) != 2:
-            raise ExerciseError(f"{check}: return (loss, dlogits); for {name} your function "
-                                f"returned {describe(got)}")
-        loss, cache = losses.dice_loss_forward(logits, targets, smooth=1.0, reduction="batch")
-        dlogits, _ = losses.dice_loss_backward(1.0, cache)
-        got_loss = as_number(check, name, got[0])
-        if not np.isclose(got_loss, float(loss), rtol=1e-7, atol=1e-12):
-            raise ExerciseError(f"{check}: for {name} the loss should be {float(loss):.10g}, yours "
-                                f"is {got_loss:.10g}. Apply the sigmoid to the logits first, and "
-                                f"sum over the whole batch.")
-        p = 1 / (1 + np.exp(-logits))
-        compare(check, name, "dlogits", got[1], dlogits,
-                 {"stopped at the gradient with respect to p; multiply by the sigmoid's "
-                  "derivative p (1 - p) to reach the logits": dlogits / (p * (1 - p))})
-    report_passed(check, "the loss and its gradient agree with losses.dice_loss_* (reduction='batch')",
-                  hidden)
-
-
-def check_adam_step(adam_step, hidden=False):
-    """Lesson 08.  ``adam_step(p, g, m, v, t, lr, beta1, beta2, eps) -> (p, m, v)``: one Adam
-    update of the parameter p from its gradient g at step t = 1, 2, ...:
-    m = beta1 m + (1 - beta1) g;  v = beta2 v + (1 - beta2) g^2;
-    p = p - lr (m / (1 - beta1^t)) / (sqrt(v / (1 - beta2^t)) + eps)."""
-    check = "check_adam_step"
-    rng = np.random.default_rng(88 if hidden else 8)
-    cases = [("lr 0.01, betas (0.9, 0.999), eps 1e-8", (3, 4), 3, 0.01, 0.9, 0.999, 1e-8)]
-    cases = grading_cases.adam() if hidden else cases
-    for name, shape, steps, lr, beta1, beta2, eps in cases:
-        p0 = rng.standard_normal(shape)
-        parameter = Parameter(p0.copy())
-        adam = optim.Adam([parameter], lr=lr, betas=(beta1, beta2), eps=eps)
-        p, m, v = p0.copy(), np.zeros_like(p0), np.zeros_like(p0)
-        for t in range(1, steps + 1):
-            case = f"step {t} ({name})" if hidden else f"step {t}"
-            g = rng.standard_normal(shape)
-            parameter.grad[...] = g
-            adam.step()
-            got = call_student(check, adam_step, case, p.copy(), g.copy(), m.copy(), v.copy(), t,
-                               lr, beta1, beta2, eps)
-            if not isinstance(got, (tuple, list)) or len(got) != 3:
-                raise ExerciseError(f"{check}: return (p, m, v); at {case} your function returned "
-                                    f"{describe(got)}")
-            m_expected = beta1 * m + (1 - beta1) * g
-            v_expected = beta2 * v + (1 - beta2) * g * g
-            compare(check, case, "m", got[1], m_expected, {})
-            compare(check, case, "v", got[2], v_expected, {})
-            no_correction = p - lr * m_expected / (np.sqrt(v_expected) + eps)
-            compare(check, case, "p", got[0], parameter.data,
-                    {"left out the bias corrections 1 - beta^t": no_correction}, rtol=1e-6, atol=1e-9)
-            p, m, v = got
-    report_passed(check, f"{sum(case[2] for case in cases)} steps agree with optim.Adam", hidden)
-
-
-def check_contributing_windows(contributing_windows, hidden=False):
-    """Lesson 09.  ``contributing_windows(y, kernel, stride, padding, out_size) -> list``:
-    for pixel row ``y`` of an image, the (kernel row i, window row oy) pairs with
-    ``stride * oy + i == y + padding``, ``0 <= i < kernel`` and ``0 <= oy < out_size``, in
-    increasing i.  These are the terms a col2im thread for that row gathers."""
-    check = "check_contributing_windows"
-    count = 0
-    cases = ((3, 1, 1, 6), (2, 2, 0, 6), (3, 2, 1, 7), (5, 3, 2, 9))
-    for kernel, stride, padding, height in grading_cases.contributing_windows() if hidden else cases:
-        out_size = (height + 2 * padding - kernel) // stride + 1
-        for y in range(height):
-            name = f"row {y}, kernel {kernel}, stride {stride}, padding {padding} ({out_size} windows)"
-            got = call_student(check, contributing_windows, name, y, kernel, stride, padding, out_size)
-            expected = [(i, oy) for i in range(kernel) for oy in range(out_size)
-                        if stride * oy + i == y + padding]
-            if [tuple(pair) for pair in got] != expected:
-                no_padding = [(i, oy) for i in range(kernel) for oy in range(out_size)
-                              if stride * oy + i == y]
-                hint = (" It looks like you left out the padding." if padding and
-                        [tuple(pair) for pair in got] == no_padding else "")
-                raise ExerciseError(f"{check}: for {name} the pairs (i, oy) are {expected}, yours "
-                                    f"are {list(got)}. Window oy reads padded rows stride*oy ... "
-                                    f"stride*oy + kernel - 1, and the pixel's padded row is y + "
-                                    f"padding.{hint}")
-            count += 1
-    report_passed(check, f"{count} rows agree with a brute-force search", hidden)
-
-
-def check_rle_encode(rle_encode, hidden=False):
-    """Lesson 10.  ``rle_encode(mask) -> str``: the Kaggle nerve competition's run-length
-    encoding of a 2-D binary mask: pixels numbered from 1, top to bottom and then left to
-    right (column by column), written as "start length start length ..."; "" when empty."""
-    check = "check_rle_encode"
-    rng = np.random.default_rng(10)
-    tall = np.zeros((5, 4), np.uint8)
-    tall[1:4, 1] = 1
-    tall[0, 2:4] = 1
-    cases = [("a small mask", tall), ("an empty mask", np.zeros((3, 3), np.uint8)),
-             ("a full mask", np.ones((2, 3), np.uint8)),
-             ("a random mask", (rng.random((7, 6)) < 0.3).astype(np.uint8))]
-    cases = grading_cases.rle() if hidden else cases
-    for name, mask in cases:
-        got = call_student(check, rle_encode, name, mask.copy())
-        expected = submission.rle_encode(mask)
-        if got != expected:
-            hints = []
-            if got == submission.rle_encode(mask.T.copy()):
-                hints.append("you numbered the pixels row by row; the competition numbers them "
-                             "column by column (top to bottom, then left to right)")
-            if got and got == shift_starts(expected, -1):
-                hints.append("your starts are 0-based; the competition counts from 1")
-            hint = (" It looks like " + "; ".join(hints) + ".") if hints else ""
-            raise ExerciseError(f"{check}: for {name} the encoding is {expected!r}, yours is "
-                                f"{got!r}.{hint}")
-    report_passed(check, f"{len(cases)} masks agree with submission.rle_encode", hidden)
 
 
 # --- cases ---------------------------------------------------------------------------------

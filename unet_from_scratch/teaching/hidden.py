@@ -77,6 +77,20 @@ def center_crop():
             ("8 x 11 -> 8 x 4, no crop in height (grading case)", x, (8, 4))]
 
 
+def skip_backward():
+    """(name, encoder shape, cropped size, decoder channels), drawn from one seed."""
+    return [("encoder (3, 1, 7, 7) cropped to 3 x 3, one channel (grading case)", (3, 1, 7, 7), (3, 3), 1),
+            ("encoder (1, 4, 10, 5) cropped to 1 x 4 (grading case)", (1, 4, 10, 5), (1, 4), 2),
+            ("encoder (2, 2, 8, 9) cropped to 8 x 2, more decoder channels (grading case)",
+             (2, 2, 8, 9), (8, 2), 5)]
+
+
+def unet_backward():
+    """(name, depth, padding, input shape)."""
+    return [("depth 2, padding 'same', 3 images 8 x 12 (grading case)", 2, "same", (3, 1, 8, 12)),
+            ("depth 1, padding 'valid', 2 images 20 x 24 (grading case)", 1, "valid", (2, 1, 20, 24))]
+
+
 def unet_output_size():
     """(size, depth) pairs that fit the valid U-Net."""
     return [(20, 1), (64, 1), (76, 2), (100, 3), (252, 4), (444, 5)]

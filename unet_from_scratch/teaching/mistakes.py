@@ -80,3 +80,115 @@ def valid_size_without_bottom(size, depth):
     for _ in range(depth):
         size = 2 * size - 4
     return size
+
+
+def db_averaged_over_batch(dy):
+    """The wrong db that averages dy over the images of the batch instead of summing."""
+    return dy.sum(axis=(0, 2, 3)) / dy.shape[0]
+
+
+def dw_transposed(dw):
+    """The wrong dw of im2col's formula multiplied the other way round, cols @ dy_matrix.T
+    (shape (c_I k_h k_w, c_O)), and reshaped to w's shape; and, where c_I == c_O, dw with its
+    two channel axes swapped."""
+    c_out, c_in = dw.shape[:2]
+    wrongs = [dw.reshape(c_out, -1).T.reshape(dw.shape)]
+    if c_in == c_out:
+        wrongs.append(dw.transpose(1, 0, 2, 3))
+    return wrongs
+
+
+def transposed_conv_flipped_kernel(x, w, stride):
+    """The wrong transposed convolution that scatters the kernel rotated by 180 degrees."""
+    return reference.conv_transpose2d_forward(x, w[:, :, ::-1, ::-1].copy(), None, stride, 0)[0]
+
+
+def bias_corrected_moments(m, v, t, beta1, beta2):
+    """The bias-corrected m_hat and v_hat, which a wrong Adam step returns as the new m and v
+    (the next step then corrects them a second time)."""
+    return m / (1 - beta1 ** t), v / (1 - beta2 ** t)
+
+
+def rle_start_end(mask, inclusive):
+    """The wrong run-length encoding "start end ...": the run's last pixel (``inclusive``) or
+    the pixel after it, instead of its length."""
+    pixels = np.concatenate([[0], mask.T.ravel().astype(int), [0]])
+    changes = np.flatnonzero(np.diff(pixels))
+    starts, ends = changes[0::2] + 1, changes[1::2] + 1         # 1-based; end: the pixel after
+    return " ".join(f"{s} {e - 1 if inclusive else e}" for s, e in zip(starts, ends))
+
+
+def rle_uint8_wraparound(mask):
+    """The wrong run-length encoding that takes np.diff of the uint8 mask: a fall from 1 to 0
+    wraps around to 255 instead of -1, so no run ever ends and the pairs of starts and ends
+    are empty -- "" for every mask."""
+    pixels = np.pad(mask.T.ravel(), 1)                           # still uint8
+    changes = np.diff(pixels)
+    starts, ends = np.flatnonzero(changes == 1), np.flatnonzero(changes == -1)
+    return " ".join(f"{s + 1} {e - s}" for s, e in zip(starts, ends))
+
+
+def soft_dice_without_smoothing(logits, targets):
+    """The wrong (loss, dlogits) of the soft Dice loss without the smoothing term 1 (batch
+    sums): 1 - 2 sum p t / (sum p + sum t) and its gradient."""
+    p = 1 / (1 + np.exp(-logits))
+    intersection, total = np.sum(p * targets), np.sum(p) + np.sum(targets)
+    if total == 0:
+        return np.nan, np.full(logits.shape, np.nan)
+    dp = -(2 * targets * total - 2 * intersection) / total ** 2
+    return 1 - 2 * intersection / total, dp * p * (1 - p)
+
+
+def skip_backward_one_branch(d_joined, d_down):
+    """The wrong encoder gradients of a skip connection that keep only one of the two paths
+    the encoder's map feeds: only the skip's (cropped back), or only the pooling path's."""
+    channels = d_down.shape[1]
+    return [_uncropped(d_joined[:, :channels], d_down.shape), d_down.copy()]
+
+
+def skip_backward_overwriting(d_joined, d_down):
+    """The wrong encoder gradient that writes the skip's gradient over the pooling path's in
+    the middle (``=``) instead of adding it."""
+    channels = d_down.shape[1]
+    h, w = d_down.shape[2:]
+    h_o, w_o = d_joined.shape[2:]
+    top, left = (h - h_o) // 2, (w - w_o) // 2
+    wrong = d_down.copy()
+    wrong[:, :, top:top + h_o, left:left + w_o] = d_joined[:, :channels]
+    return wrong
+
+
+def skip_backward_at_corner(d_joined, d_down):
+    """The wrong encoder gradient that puts the skip's gradient back at the top-left corner
+    instead of where the center crop took it from."""
+    channels = d_down.shape[1]
+    wrong = d_down.copy()
+    wrong[:, :, :d_joined.shape[2], :d_joined.shape[3]] += d_joined[:, :channels]
+    return wrong
+
+
+def _uncropped(d_cropped, shape):
+    """``d_cropped`` put back in the middle of zeros of ``shape`` (top = (h - h_O) // 2)."""
+    full = np.zeros(shape)
+    top, left = (shape[2] - d_cropped.shape[2]) // 2, (shape[3] - d_cropped.shape[3]) // 2
+    full[:, :, top:top + d_cropped.shape[2], left:left + d_cropped.shape[3]] = d_cropped
+    return full
+
+
+def unet_backward_dropping(model, dy, dropped):
+    """The wrong backward pass of a U-Net (after its forward pass) that drops, at every fork,
+    the gradient of one path: "skip" (what comes back along the skip connections) or "down"
+    (what comes up through the pooling).  Adds into the parameters' .grad; returns dx."""
+    d = model.head.backward(dy)
+    joined = []
+    for index in reversed(range(len(model.decoders))):
+        d = model.decoders[index].backward(d)
+        joined.append(d)
+        d = model.ups[index].backward(d[:, d.shape[1] // 2:])
+    d = model.bottleneck.backward(d)
+    for level in reversed(range(len(model.encoders))):
+        d_down = model.pools[level].backward(d)
+        d_joined = joined[level]                             # joined[0]: the top level
+        d_skip = _uncropped(d_joined[:, :d_joined.shape[1] // 2], d_down.shape)
+        d = model.encoders[level].backward(d_down if dropped == "skip" else d_skip)
+    return d

@@ -16,8 +16,9 @@ read-only.  :func:`write_student_lessons` (``unet-scratch lessons --student OUT_
 copy of every notebook in which, as nbgrader's ``generate_assignment`` does,
 
 * each solution block, markers included, becomes nbgrader's stub at the marker's
-  indentation (``# YOUR CODE HERE`` and ``raise NotImplementedError()``), and a solution
-  cell without markers becomes the stub as a whole;
+  indentation (``# YOUR CODE HERE`` and ``raise NotImplementedError()``; in a markdown
+  cell, the answer to a self-check question, ``YOUR ANSWER HERE``), and a solution cell
+  without markers becomes the stub as a whole;
 * each hidden-tests block, markers included, is removed;
 * solution cells cannot be deleted, and test and read-only cells can be neither deleted nor
   edited (the ``deletable`` and ``editable`` cell metadata of Jupyter);
@@ -39,6 +40,7 @@ END = "### END SOLUTION"
 BEGIN_HIDDEN = "### BEGIN HIDDEN TESTS"
 END_HIDDEN = "### END HIDDEN TESTS"
 STUB = "# YOUR CODE HERE\nraise NotImplementedError()"      # nbgrader's stub for Python
+TEXT_STUB = "YOUR ANSWER HERE"                              # ... and for a markdown answer
 
 
 def default_lessons_dir():
@@ -111,7 +113,8 @@ def student_notebook(notebook, name="notebook"):
     for index, cell in enumerate(notebook["cells"]):
         where = f"{name}, cell {index}"
         meta = grading(cell)
-        text, solutions = replace_blocks(_source(cell), BEGIN, END, STUB, where)
+        stub = STUB if cell["cell_type"] == "code" else TEXT_STUB
+        text, solutions = replace_blocks(_source(cell), BEGIN, END, stub, where)
         text, hidden = replace_blocks(text, BEGIN_HIDDEN, END_HIDDEN, None, where)
         if solutions and not meta.get("solution"):
             raise ValueError(f"lessons: {where}: a solution block in a cell that is not a "
@@ -120,7 +123,7 @@ def student_notebook(notebook, name="notebook"):
             raise ValueError(f"lessons: {where}: hidden tests in a cell that is not an autograded "
                              f"test cell (metadata.nbgrader.grade); nbgrader refuses it")
         if meta.get("solution") and not solutions:
-            text = STUB
+            text = stub
         cell["source"] = _as_lines(text)
         if meta.get("solution"):
             cell["metadata"]["deletable"] = False
@@ -135,10 +138,11 @@ def student_notebook(notebook, name="notebook"):
     return notebook
 
 
-def count_solutions(notebook):
-    """How many solution blocks (BEGIN marker lines) the notebook's cells hold."""
-    return sum(line.strip() == BEGIN
-               for cell in notebook["cells"] for line in _source(cell).split("\n"))
+def count_solutions(notebook, cell_type="code"):
+    """How many solution blocks (BEGIN marker lines) the notebook's cells of ``cell_type``
+    hold: the exercises ("code") or the answers to the self-check questions ("markdown")."""
+    return sum(line.strip() == BEGIN for cell in notebook["cells"] if cell["cell_type"] == cell_type
+               for line in _source(cell).split("\n"))
 
 
 def existing_student_notebooks(out_dir, lessons_dir=None):
@@ -182,7 +186,8 @@ def write_student_lessons(out_dir, lessons_dir=None, log=print, force=False):
         target.write_text(json.dumps(student, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
         written.append(target)
         if log:
-            log(f"{target}  ({count_solutions(notebook)} exercises)")
+            log(f"{target}  ({count_solutions(notebook)} exercises, "
+                f"{count_solutions(notebook, 'markdown')} self-check answers)")
     return written
 
 
