@@ -27,18 +27,24 @@ def dice():
              (rng.random((31, 23)) < 0.6) * 1.0)]
 
 
-def conv():
-    """(name, x, w, b, stride, padding) for the convolution checkers."""
-    rng = np.random.default_rng(101)
+def draw_conv_cases(shapes, seed, label=""):
+    """(name, x, w, b, stride, padding) for each (x shape, w shape, stride, padding) of
+    ``shapes``, drawn in order from ``default_rng(seed)``, float64; ``label`` ends each name."""
+    rng = np.random.default_rng(seed)
     cases = []
-    for x_shape, w_shape, stride, padding in (((3, 2, 9, 8), (2, 2, 3, 3), 3, 2),
-                                              ((1, 3, 5, 9), (5, 3, 2, 4), 2, 0),
-                                              ((2, 1, 7, 7), (1, 1, 5, 5), 1, 2),
-                                              ((1, 4, 6, 5), (3, 4, 1, 3), 2, 1)):
-        name = f"x {x_shape}, w {w_shape}, stride {stride}, padding {padding} (grading case)"
+    for x_shape, w_shape, stride, padding in shapes:
+        name = f"x {x_shape}, w {w_shape}, stride {stride}, padding {padding}{label}"
         cases.append((name, rng.standard_normal(x_shape), rng.standard_normal(w_shape),
                       rng.standard_normal(w_shape[:1]), stride, padding))
     return cases
+
+
+def conv():
+    """(name, x, w, b, stride, padding) for the convolution checkers."""
+    return draw_conv_cases((((3, 2, 9, 8), (2, 2, 3, 3), 3, 2),
+                            ((1, 3, 5, 9), (5, 3, 2, 4), 2, 0),
+                            ((2, 1, 7, 7), (1, 1, 5, 5), 1, 2),
+                            ((1, 4, 6, 5), (3, 4, 1, 3), 2, 1)), seed=101, label=" (grading case)")
 
 
 def numerical_gradient():
