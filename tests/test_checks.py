@@ -79,3 +79,20 @@ def test_check_height_width_refuses_anything_but_two_ints_of_at_least_1(value):
 
 def test_check_height_width_returns_a_tuple_of_ints():
     assert checks.check_height_width("resize", "shape", [np.int64(3), 4]) == (3, 4)
+
+
+def test_images_beyond_float32_are_refused_before_they_become_inf():
+    with pytest.raises(ValueError, match=r"^predict: images hold values beyond float32's range"):
+        checks.check_images("predict", "images", np.full((1, 4, 4), 1e39))
+    checks.check_images("predict", "images", np.full((1, 4, 4), 1e30))      # fits in float32
+
+
+def test_fitting_sizes_is_computed_not_searched():
+    """The smallest size of a deep network at once (a search would take minutes), and the same
+    answer as a search for shallow ones."""
+    from unet_from_scratch.model import fitting_sizes, output_length
+    for depth in range(1, 6):
+        for padding in ("same", "valid"):
+            first = next(s for s in range(1, 10_000) if output_length(s, depth, padding))
+            assert fitting_sizes(depth, padding) == (first, 2 ** depth)
+    assert fitting_sizes(40, "same") == (2 ** 40, 2 ** 40)

@@ -38,6 +38,8 @@ CASES = [
     (["train", *TINY, "--out", "{file}"], "--out {file}: is a file"),
     (["train", *TINY, "--out", "{file}/sub"], "--out {file}/sub: cannot create it"),
     (["train", *TINY, "--out", "fresh", "--resume"], "no such checkpoint"),
+    (["train", *TINY, "--out", "{run}"], "holds an earlier run (checkpoint.last.npz)"),
+    (["evaluate", "{ckpt}", "--csv", "{file}"], "--csv {file}: exists; give --force"),
     (["train", *TINY, "--resume", "{nan}"], "holds a diverged model"),
     (["train", *TINY, "--resume", "{png}"], "is not a readable unet_from_scratch checkpoint"),
     (["train", *TINY, "--resume", "{folder}"], "is a folder, not a checkpoint file"),
@@ -90,7 +92,8 @@ def place(tmp_path_factory):
     root = tmp_path_factory.mktemp("bad_input")
     files = {"ckpt": root / "ckpt.npz", "nan": root / "nan.npz", "listmeta": root / "list.npz",
              "png": root / "scan.png", "file": root / "plain.txt", "folder": root / "a_folder",
-             "one": root / "one", "masks": root / "masks", "ints": root / "ints.npz"}
+             "one": root / "one", "masks": root / "masks", "ints": root / "ints.npz",
+             "run": root / "earlier_run"}
     model = UNet(base_channels=4, depth=2)
     meta = {"epoch": 1, "best_val_dice": 0.5, "history": {}, "input_size": [32, 32],
             "run": {"data": "synthetic", "seed": 0, "val_images": 4, "size": [32]}}
@@ -102,6 +105,8 @@ def place(tmp_path_factory):
     np.savez(files["nan"], **arrays)
     skio.imsave(files["png"], np.zeros((32, 32), np.uint8), check_contrast=False)
     files["file"].write_text("not a folder")
+    files["run"].mkdir()
+    train.save_checkpoint(str(files["run"] / "checkpoint.last.npz"), model, None, meta)
     files["folder"].mkdir()
     for sub in ("images", "masks"):
         (files["one"] / sub).mkdir(parents=True)

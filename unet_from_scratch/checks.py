@@ -239,6 +239,11 @@ def check_images(op, name, images):
     if images.size and not np.isfinite(images).all():
         bad = int(np.size(images) - np.count_nonzero(np.isfinite(images)))
         raise ValueError(f"{op}: {name} contain NaN or infinite values ({bad} of them)")
+    largest = float(np.finfo(np.float32).max)      # the network computes in float32
+    if images.size and images.dtype.itemsize > 4 and np.abs(images).max() > largest:
+        raise ValueError(f"{op}: {name} hold values beyond float32's range (up to "
+                         f"{np.abs(images).max():.3g}; the network computes in float32): "
+                         f"scale them first")
 
 
 def check_all_finite(op, what, arrays):

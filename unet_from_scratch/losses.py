@@ -12,8 +12,10 @@ elements of ``x``.
 * The targets have the logits' shape, dtype and device, and values in [0, 1] (hard
   masks of 0 and 1, or soft labels).
 * ``loss`` is a 0-d array of the logits' dtype on the logits' device: float32 stays
-  float32, and copying it to the host (``float(loss)``) is the caller's choice.  (The
-  forward does read two numbers back, the targets' min and max, to check their range.)
+  float32, and copying it to the host (``float(loss)``) is the caller's choice.  The range
+  of NumPy targets is checked; that of CuPy targets is not, since reading their min and
+  max back would make the host wait for the GPU at every step (``fit`` checks its masks on
+  the host before they are copied to the device).
 * ``dloss`` is a Python number (usually 1.0) or a 0-d array of the loss's dtype.
 * ``dlogits`` has the logits' shape and dtype.  The targets get no gradient: ``None``.
 
@@ -23,7 +25,7 @@ their ``(forward, backward)`` pairs, for a command-line ``--loss`` option.
 """
 
 from . import backend
-from .backend import get_array_module, is_array
+from .backend import get_array_module, is_array, is_cupy_array
 from .checks import (check_array, check_non_negative, check_number, check_positive,
                      check_same_dtype_and_device, check_same_shape_batch)
 from .cuda import kernels
@@ -208,12 +210,14 @@ LOSSES = {
 # --- checks ------------------------------------------------------------------------------
 
 def _check_logits_and_targets(op, logits, targets):
-    """Float arrays of one shape, dtype and device, batch first, and targets in [0, 1]."""
+    """Float arrays of one shape, dtype and device, batch first, and (NumPy) targets in [0, 1]."""
     check_array(op, "logits", logits)
     check_array(op, "targets", targets)
     check_same_dtype_and_device(op, logits, "logits", targets=targets)
     check_same_shape_batch(op, logits, "logits", targets, "targets",
                            layout="(N, ...) such as (N, C, H, W)")
+    if is_cupy_array(targets):          # no host-device round trip per step (module docstring)
+        return
     low, high = float(targets.min()), float(targets.max())
     if not (0 <= low and high <= 1):    # written so that a NaN fails too
         raise ValueError(f"{op}: targets must lie in [0, 1], got values from {low} to {high}")

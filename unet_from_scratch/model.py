@@ -51,11 +51,19 @@ def output_length(size, depth, padding):
 
 
 def fitting_sizes(depth, padding):
-    """``(first, period)``: the input lengths a U-Net takes are ``first + k * period``."""
-    first = 1
-    while output_length(first, depth, padding) is None:    # at most ~ 8 * 2**depth steps
-        first += 1
-    return first, 2 ** depth
+    """``(first, period)``: the input lengths a U-Net takes are ``first + k * period``.
+
+    Each encoder level maps a length s to (s - loss) / 2 (loss = 4 for "valid", 0 for
+    "same"), so the lengths that reach the bottleneck with b pixels are
+    ``s = 2**depth b + loss (2**depth - 1)``; the first is the smallest b whose decoder
+    output is not empty (a few tries, whatever the depth).
+    """
+    loss = 4 if padding == "valid" else 0
+    period = 2 ** depth
+    bottom = 1
+    while output_length(period * bottom + loss * (period - 1), depth, padding) is None:
+        bottom += 1
+    return period * bottom + loss * (period - 1), period
 
 
 def check_input_size(op, name, size, depth, padding):

@@ -35,6 +35,8 @@ from collections import namedtuple
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from .model import fitting_sizes
+
 # The largest input tile chosen when the caller gives none: the paper's 572.  A tile's
 # activations, not the image, bound the memory (``batch_size`` tiles at a time).
 DEFAULT_MAX_TILE = 572
@@ -51,10 +53,7 @@ the tiles' starts (image coordinates), and the mirror padding before and after t
 
 def network_geometry(model):
     """The :class:`Geometry` of a UNet (the same along both axes)."""
-    period = 2 ** model.config["depth"]
-    first = 1
-    while model.output_length(first) is None:       # at most a few hundred steps
-        first += 1
+    first, period = fitting_sizes(model.config["depth"], model.config["padding"])
     return Geometry(first, period, first - model.output_length(first))
 
 

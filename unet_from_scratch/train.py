@@ -116,7 +116,9 @@ def fit(model, train, val, epochs=10, batch_size=8, lr=1e-3, loss="dice+bce", op
         history: dict of lists "epoch", "loss", "val_dice", "seconds".
     Raises:
         TrainingDiverged (a ValueError) at the first step whose loss or gradients are NaN or
-        infinite, naming the epoch and the step; nothing of that epoch is saved.
+        infinite, naming the epoch and the step; nothing of that epoch is saved.  ``model``
+        itself then holds the diverged weights: reload the last good checkpoint
+        (``load_checkpoint``) to go on from it.
 
     Stopping on divergence without slowing a GPU down: ``train_step`` returns the loss as a
     0-d array on the device, and :func:`gradients_finite` a 0-d flag computed there (is the

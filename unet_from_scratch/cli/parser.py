@@ -132,6 +132,9 @@ def add_train_parser(commands):
     run.add_argument("--resume", nargs="?", const="", metavar="CHECKPOINT",
                      help="continue an interrupted run (default: DIR/checkpoint.last.npz) "
                           "with its own options, except those given again here")
+    run.add_argument("--force", action="store_true",
+                     help="start afresh in an --out folder that holds an earlier run's "
+                          "checkpoints, replacing them (without it, that is refused)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(run=run_train)
 
@@ -174,6 +177,8 @@ def add_evaluate_parser(commands):
                                "(default: the data the checkpoint was trained on)")
     evaluate.add_argument("--csv", metavar="PATH", help="per-image scores "
                           "(default: next to the checkpoint, *_evaluation.csv)")
+    evaluate.add_argument("--force", action="store_true",
+                          help="replace the --csv file if it exists")
     evaluate.add_argument("--batch", type=positive_int, default=8)
     evaluate.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     evaluate.set_defaults(run=run_evaluate)

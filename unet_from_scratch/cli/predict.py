@@ -106,7 +106,7 @@ def run_evaluate(args):
     through the model by the same rule as in ``predict`` (``train.predict_at_input_size``)."""
     check_device(args.device)
     csv_path = args.csv or os.path.splitext(args.checkpoint)[0] + "_evaluation.csv"
-    check_file("--csv", csv_path, force=True)
+    check_file("--csv", csv_path, args.force)
     model, _, meta = train.load_checkpoint(args.checkpoint, args.device)
     images, masks, source = evaluation_set(args, meta)
     if parse_data(args.data or meta.get("run", {}).get("data", "synthetic"))[0] != "npz":

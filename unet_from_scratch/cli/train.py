@@ -29,6 +29,8 @@ def run_train(args):
     check_folder("--out", args.out)
     checkpoint = os.path.join(args.out, "checkpoint.npz")
     resume = resume_path(args, checkpoint)
+    if resume is None and not args.force:
+        refuse_an_earlier_run(args.out, checkpoint)
     if resume is not None:
         done = restore_run_options(args, resume)
         if done >= args.epochs:
@@ -69,6 +71,16 @@ def run_train(args):
         return 130
     print(f"{time.perf_counter() - start:.0f} s in all")
     return 0
+
+
+def refuse_an_earlier_run(out, checkpoint):
+    """An --out folder holding an earlier run's checkpoints is kept: continue that run with
+    --resume, or replace it with --force."""
+    earlier = [path for path in (checkpoint, train.last_checkpoint_path(checkpoint))
+               if os.path.exists(path)]
+    if earlier:
+        raise UsageError(f"--out {out}: holds an earlier run ({os.path.basename(earlier[0])}); "
+                         f"continue it with --resume, or give --force to start afresh")
 
 
 def check_sizes(args, size):

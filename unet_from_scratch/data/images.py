@@ -54,7 +54,7 @@ def read_image(path):
         images, or has an unexpected shape or values.
     """
     pixels = _read_pixels("read_image", path)
-    image = _to_unit_range("read_image", path, pixels)
+    image = to_unit_range("read_image", path, pixels)
     if image.ndim == 3:
         image = rgb2gray(image[..., :3]) if image.shape[-1] >= 3 else image[..., 0]
     return np.ascontiguousarray(image, dtype=np.float32)
@@ -230,7 +230,7 @@ def _read_tif(path):
     return pixels, pages
 
 
-def _to_unit_range(op, path, pixels):
+def to_unit_range(op, path, pixels):
     """Scale stored pixel values to float64 in [0, 1], by dtype (see the module docstring)."""
     if pixels.dtype == bool:
         return pixels.astype(np.float64)

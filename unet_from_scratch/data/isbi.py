@@ -26,7 +26,7 @@ import numpy as np
 import tifffile
 
 from ._loading import add_once, list_folder, read_pairs, refuse_unpaired, report, some_names
-from .images import MASK_FOREGROUND_VALUES, _to_unit_range
+from .images import MASK_FOREGROUND_VALUES, to_unit_range
 
 VOLUME, LABELS = "train-volume.tif", "train-labels.tif"
 SLICE_NAME = re.compile(r"^(\d+)\.(png|tiff?)$", re.IGNORECASE)
@@ -93,7 +93,7 @@ def _read_stacks(op, volume, labels):
         raise ValueError(f"{op}: {volume} holds {_describe(pixels)} but {labels} holds "
                          f"{_describe(label_pixels)}; expected the same number of slices of "
                          f"the same size")
-    images = _to_unit_range(op, volume, pixels).astype(np.float32)
+    images = to_unit_range(op, volume, pixels).astype(np.float32)
     cells = _binary(op, labels, label_pixels)
     info = {"shapes": Counter({pixels.shape[1:]: len(pixels)}), "lost": 0}
     return images, cells, info
