@@ -15,7 +15,7 @@ import pytest
 from unet_from_scratch import exercises as ex
 from unet_from_scratch.teaching import mistakes
 import unet_from_scratch as us
-from unet_from_scratch import Adam, UNet, losses, ops, reference, submission
+from unet_from_scratch import Adam, UNet, losses, ops, reference, submission, tiling
 from unet_from_scratch.teaching import student as lessons
 
 
@@ -163,6 +163,24 @@ def rle(mask):
     return " ".join(map(str, runs))
 
 
+def tile_plan(length, tile_in, margin, period):
+    tile_out = tile_in - margin
+    starts = [0]
+    while starts[-1] + tile_out < length:
+        starts.append(starts[-1] + tile_out // period * period)
+    return np.array(starts), margin // 2, margin // 2 + starts[-1] + tile_out - length
+
+
+def tile_plan_flush(length, tile_in, margin, period):
+    starts, before, _ = tile_plan(length, tile_in, margin, period)
+    starts[-1] = max(0, length - (tile_in - margin))
+    return starts, before, before + max(0, starts[-1] + tile_in - margin - length)
+
+
+def tile_plan_unrounded(length, tile_in, margin, period):
+    return tile_plan(length, tile_in, margin, 1)
+
+
 CHECKS = [(ex.check_dice_coefficient, dice), (ex.check_conv2d_forward, conv2d_by_loops),
           (ex.check_conv2d_backward, conv2d_backward_by_loops),
           (ex.check_numerical_gradient, central_differences),
@@ -171,7 +189,8 @@ CHECKS = [(ex.check_dice_coefficient, dice), (ex.check_conv2d_forward, conv2d_by
           (ex.check_center_crop, center_crop), (ex.check_skip_backward, skip_backward),
           (ex.check_unet_output_size, valid_output_size), (ex.check_unet_backward, unet_backward),
           (ex.check_soft_dice_loss, soft_dice), (ex.check_adam_step, adam),
-          (ex.check_contributing_windows, windows), (ex.check_rle_encode, rle)]
+          (ex.check_contributing_windows, windows), (ex.check_rle_encode, rle),
+          (ex.check_tile_plan, tile_plan)]
 
 
 @pytest.mark.parametrize("checker, solution", CHECKS, ids=[c.__name__ for c, _ in CHECKS])
@@ -194,6 +213,7 @@ ONLY_HIDDEN_CATCHES = [
     (ex.check_adam_step, lambda p, g, m, v, t, lr, b1, b2, eps: adam(p, g, m, v, t, lr, 0.9, 0.999, 1e-8), "betas"),
     (ex.check_max_pool2d_backward,
      lambda dy, x: max_pool_backward(dy, x) if len(np.unique(x)) > 2 else np.zeros_like(x), "a constant image"),
+    (ex.check_tile_plan, lambda n, t, m, p: tile_plan(n, t, m, min(p, 4)), "depth 3"),
 ]
 
 
@@ -348,6 +368,16 @@ MISTAKES = [
     (ex.check_unet_backward, lambda model, dy: (unet_backward(model, dy), model.head.weight.grad.__imul__(2))[0],
      r"the gradient of head.weight has the right shape \(1, 2, 1, 1\) but 2 of its 2 values are wrong"),
     (ex.check_rle_encode, rle_by_uint8_diff, r'for a small mask the encoding is .*, yours is \'\'.*wraps around to 255'),
+    (ex.check_tile_plan, lambda n, t, m, p: (lambda s, b, a: (s, m, a - b + m))(*tile_plan(n, t, m, p)),
+     "it looks like you padded by the whole margin on each side"),
+    (ex.check_tile_plan, tile_plan_flush, "it looks like you moved the last tile back to end with the image: "
+                                          "every tile must start on a multiple of the period"),
+    (ex.check_tile_plan, tile_plan_unrounded, r"for an output tile \(30\) that is no multiple of the period 4, "
+                                              r"your plan is wrong: it looks like you stepped by the whole output tile"),
+    (ex.check_tile_plan, lambda n, t, m, p: (lambda s, b, a: (s, b, b))(*tile_plan(n, t, m, p)),
+     "it looks like you padded by half the margin after the image too"),
+    (ex.check_tile_plan, lambda n, t, m, p: (lambda s, b, a: (s + p, b, a))(*tile_plan(n, t, m, p)),
+     r"the plan is starts \[0, 20, 40\], pad_before 8, pad_after 16; yours is starts \[2, 22, 42\]"),
 ]
 
 
@@ -431,6 +461,10 @@ DELEGATIONS = [
      "losses.py", "the soft Dice loss and its gradient"),
     (ex.check_adam_step, adam_by_the_optimizer, "optim.py", "the Adam step"),
     (ex.check_rle_encode, lambda mask: submission.rle_encode(mask), "submission.py", "the run-length encoding"),
+    (ex.check_tile_plan, lambda n, t, m, p: (lambda a: (a.starts, a.pad_before, a.pad_after))(
+        tiling.plan_axis(tiling.Geometry(None, p, m), n, t)), "tiling.py", "the overlap-tile plan"),
+    (ex.check_tile_plan, lambda n, t, m, p: (lambda s: (s, m // 2, m // 2 + s[-1] + t - m - n))(
+        tiling.tile_starts(n, t - m, (t - m) // p * p)), "tiling.py", "the overlap-tile plan"),
 ]
 
 

@@ -65,6 +65,9 @@ DELEGATING = {
                  "adam.step()\n"
                  "return parameter.data, adam.state['exp_avg'][0], adam.state['exp_avg_sq'][0]",
     "rle_encode": "return submission.rle_encode(mask)",
+    "tile_plan": "from unet_from_scratch import tiling\n"
+                 "axis = tiling.plan_axis(tiling.Geometry(None, period, margin), length, tile_in)\n"
+                 "return axis.starts, axis.pad_before, axis.pad_after",
 }
 
 # One common mistake planted in each solution: (text in the solution, its replacement, the
@@ -93,6 +96,7 @@ MISTAKES = {
                   "left out the bias corrections"),
     "contributing_windows": ("offset = y + padding - i", "offset = y - i", "left out the padding"),
     "rle_encode": ("mask.T.ravel()", "mask.ravel()", "numbered the pixels row by row"),
+    "tile_plan": ("half = margin // 2", "half = margin", "padded by the whole margin on each side"),
 }
 
 

@@ -6,7 +6,7 @@ from .teaching.exercises import (check_adam_step, check_center_crop,
                                  check_conv2d_forward, check_conv_transpose2d_forward,
                                  check_dice_coefficient, check_max_pool2d_backward,
                                  check_numerical_gradient, check_rle_encode, check_skip_backward,
-                                 check_soft_dice_loss, check_unet_backward,
+                                 check_soft_dice_loss, check_tile_plan, check_unet_backward,
                                  check_unet_output_size)
 from .teaching.grading import ExerciseError
 
@@ -14,6 +14,7 @@ __all__ = [
     "ExerciseError", "check_adam_step", "check_center_crop", "check_contributing_windows",
     "check_conv2d_backward", "check_conv2d_forward", "check_conv_transpose2d_forward",
     "check_dice_coefficient", "check_max_pool2d_backward", "check_numerical_gradient",
-    "check_rle_encode", "check_skip_backward", "check_soft_dice_loss", "check_unet_backward",
+    "check_rle_encode", "check_skip_backward", "check_soft_dice_loss", "check_tile_plan",
+    "check_unet_backward",
     "check_unet_output_size",
 ]

@@ -16,7 +16,7 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 
-from .. import losses, metrics, model, ops, optim, reference, submission
+from .. import losses, metrics, model, ops, optim, reference, submission, tiling
 from ..gradcheck import finite_differences
 
 PACKAGE = Path(__file__).resolve().parents[1]
@@ -53,6 +53,7 @@ FORBIDDEN = {
     "check_adam_step": ("the Adam step", [optim], [], ""),
     "check_contributing_windows": ("the windows a col2im thread gathers", [im2col], [], ""),
     "check_rle_encode": ("the run-length encoding", [submission], [], ""),
+    "check_tile_plan": ("the overlap-tile plan", [tiling], [], ""),
 }
 
 

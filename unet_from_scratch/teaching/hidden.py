@@ -133,3 +133,12 @@ def rle():
             ("an empty 4 x 7 mask (grading case)", np.zeros((4, 7), np.uint8)),
             ("one row (grading case)", np.array([[1, 1, 0, 1, 0, 0, 1]], np.uint8)),
             ("a random mask 20 x 30 (grading case)", (rng.random((20, 30)) < 0.5).astype(np.uint8))]
+
+
+def tile_plan():
+    """(name, length, tile_in, margin, period, None): no stitching in the grading cases."""
+    return [("depth 3 (margin 88, period 8): 300 pixels, tiles of 188 (grading case)", 300, 188, 88, 8, None),
+            ("depth 4, the paper's 572 -> 388, on 512 pixels (grading case)", 512, 572, 184, 16, None),
+            ("the image exactly one output tile long (grading case)", 20, 36, 16, 2, None),
+            ("an output tile (18) that is no multiple of the period 4 (grading case)", 61, 58, 40, 4, None),
+            ("depth 1, many tiles: 97 pixels, tiles of 24 (grading case)", 97, 24, 16, 2, None)]
