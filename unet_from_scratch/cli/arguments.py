@@ -70,10 +70,9 @@ def open_fraction(text):
 def given_options(parser, argv):
     """The ``dest`` names of the options ``argv`` gives explicitly (not left at a default):
     ``argv`` parsed again with every default suppressed."""
-    parsers, seen = [parser], []
+    parsers = [parser]                    # a fresh parser: this one is changed for good
     while parsers:
         current = parsers.pop()
-        seen.append(current)
         for action in current._actions:
             action.default = argparse.SUPPRESS
             if isinstance(action, argparse._SubParsersAction):

@@ -18,19 +18,15 @@ from pathlib import Path
 
 from .. import losses, metrics, model, ops, optim, reference, submission, tiling
 from ..gradcheck import finite_differences
+from ..ops import center_crop, concat, conv2d, conv_transpose2d, max_pool2d   # the modules
 
 PACKAGE = Path(__file__).resolve().parents[1]
-
-# the files of the ops (``ops.im2col`` names the function, not its module)
-conv2d, conv_transpose2d = ops.conv2d_forward, ops.conv_transpose2d_forward
-max_pool2d, center_crop, im2col = ops.max_pool2d_forward, ops.center_crop_forward, ops.col2im
-concat = ops.concat_forward
+im2col = sys.modules[ops.col2im.__module__]     # the module: ops.im2col names the function
 
 _CONV = [reference.conv2d_forward, reference.conv2d_backward,
          reference.conv_transpose2d_forward, reference.conv_transpose2d_backward]
 
-# check -> (what the exercise asks the student to write, modules (or a function standing for
-# its whole module), functions, allowed helpers)
+# check -> (what the exercise asks the student to write, modules, functions, allowed helpers)
 FORBIDDEN = {
     "check_dice_coefficient": ("the Dice coefficient", [metrics], [], ""),
     "check_conv2d_forward": ("the convolution", [conv2d, conv_transpose2d], _CONV,
@@ -62,8 +58,7 @@ class Watch:
 
     def __init__(self, check):
         self.what, modules, functions, self.helpers = FORBIDDEN[check]
-        self.files = {getattr(module, "__file__", None) or module.__code__.co_filename
-                      for module in modules}
+        self.files = {module.__file__ for module in modules}
         self.codes = {function.__code__ for function in functions}
         self.used = None
 

@@ -30,11 +30,6 @@ import numpy as np
 
 from .. import metrics, reference
 from . import hidden as grading_cases
-from .exercises_network import (check_adam_step, check_center_crop,  # noqa: F401 (re-exported)
-                                check_contributing_windows, check_rle_encode,
-                                check_skip_backward, check_soft_dice_loss,
-                                check_unet_backward, check_unet_output_size)
-from .exercises_tiling import check_tile_plan  # noqa: F401 (re-exported)
 from .grading import ExerciseError, as_number, call_student, compare, describe, report_passed
 from .mistakes import (db_averaged_over_batch, dw_transposed, dx_with_unflipped_kernel,
                        gradients_with_unpermuted_dy, to_every_maximum, to_last_maximum,
