@@ -233,16 +233,37 @@ def test_convolutions_with_a_smaller_last_chunk(rng, monkeypatch):
     """Chunks of 2 + 1 images: a last chunk smaller than the others gives the same numbers."""
     conv2d_module = importlib.import_module("unet_from_scratch.ops.conv2d")
     monkeypatch.setattr(conv2d_module, "image_chunks",
-                        lambda n, bytes_per_image, xp: [slice(0, 2), slice(2, n)])
+                        lambda n, bytes_per_image, xp, parts: [slice(0, 2), slice(2, n)])
     check_convolution_matches_loops(rng, "conv2d", CONV_CASES[2], np.float64)          # batch 3
     check_convolution_matches_loops(rng, "conv_transpose2d", CONV_TRANSPOSE_CASES[4], np.float64)
 
 
 def test_image_chunks_cover_the_batch_exactly():
+    """At most 4 images of CHUNK_BYTES // 4 per chunk: 10 images in 3 chunks of 3 or 4; for
+    2 threads, 4 chunks; never more chunks than images."""
     from unet_from_scratch.ops.im2col import CHUNK_BYTES, image_chunks
-    assert image_chunks(10, CHUNK_BYTES // 4) == [slice(0, 4), slice(4, 8), slice(8, 10)]
+    assert image_chunks(10, CHUNK_BYTES // 4) == [slice(0, 3), slice(3, 6), slice(6, 10)]
+    assert image_chunks(10, CHUNK_BYTES // 4, parts=2) == [slice(0, 2), slice(2, 5), slice(5, 7),
+                                                           slice(7, 10)]
     assert image_chunks(2, 10 * CHUNK_BYTES) == [slice(0, 1), slice(1, 2)]
     assert image_chunks(5, 1) == [slice(0, 5)]
+    assert image_chunks(5, 1, parts=2) == [slice(0, 2), slice(2, 5)]
+    assert image_chunks(1, 1, parts=4) == [slice(0, 1)]
+    assert image_chunks(0, 1, parts=2) == []
+
+
+@pytest.mark.parametrize("parts", [1, 2, 3, 4])
+def test_image_chunks_are_balanced_within_the_budget(parts):
+    from unet_from_scratch.ops.im2col import CHUNK_BYTES, image_chunks
+    for n in range(1, 40):
+        for bytes_per_image in (1, CHUNK_BYTES // 7, CHUNK_BYTES // 3, CHUNK_BYTES, 3 * CHUNK_BYTES):
+            chunks = image_chunks(n, bytes_per_image, parts=parts)
+            sizes = [chunk.stop - chunk.start for chunk in chunks]
+            assert chunks[0].start == 0 and chunks[-1].stop == n, (n, bytes_per_image)
+            assert all(a.stop == b.start for a, b in zip(chunks, chunks[1:]))
+            assert max(sizes) - min(sizes) <= 1 and min(sizes) >= 1
+            assert max(sizes) == 1 or max(sizes) * bytes_per_image <= CHUNK_BYTES
+            assert len(chunks) % parts == 0 or len(chunks) == n
 
 
 def test_image_chunks_are_larger_for_gpu_arrays():
@@ -269,21 +290,3 @@ def test_max_pool_ties_in_overlapping_windows_match_loops():
     np.testing.assert_array_equal(y, y_ref)
     np.testing.assert_array_equal(ops.max_pool2d_backward(dy, cache),
                                   reference.max_pool2d_backward(dy, cache_ref))
-
-
-@pytest.mark.parametrize("chunk_bytes", [None, 5000])
-def test_conv2d_backward_in_one_pass_equals_its_two_products(rng, monkeypatch, chunk_bytes):
-    """conv2d_backward's one pass over the batch (dY laid out once, one buffer for dcols then
-    cols) gives exactly what conv2d_dx and conv2d_dw give, with one chunk or several."""
-    conv2d = importlib.import_module("unet_from_scratch.ops.conv2d")
-    im2col_module = importlib.import_module("unet_from_scratch.ops.im2col")
-    if chunk_bytes is not None:
-        monkeypatch.setattr(im2col_module, "CHUNK_BYTES", chunk_bytes)
-    x = rng.standard_normal((5, 3, 9, 8)).astype(np.float32)
-    w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
-    stride, padding = (2, 1), (1, 1)
-    y = conv2d.conv2d_matmul(x, w, stride, padding, "numpy")
-    dy = rng.standard_normal(y.shape).astype(np.float32)
-    dx, dw = conv2d.conv2d_dx_dw(dy, x, w, stride, padding, "numpy")
-    np.testing.assert_array_equal(dx, conv2d.conv2d_dx(dy, w, x.shape, stride, padding, "numpy"))
-    np.testing.assert_array_equal(dw, conv2d.conv2d_dw(x, dy, (3, 3), stride, padding, "numpy"))

@@ -36,6 +36,7 @@ def test_col2im_is_the_adjoint_of_im2col(rng, kernel, stride, padding):
 
 
 IM2COL = importlib.import_module("unet_from_scratch.ops.im2col")
+THREADS = importlib.import_module("unet_from_scratch.ops.threads")
 
 
 @pytest.mark.parametrize("shape", [(3, 5, 9, 8), (5, 1, 9, 8), (1, 1, 9, 8), (2, 7, 6, 6)])
@@ -45,10 +46,10 @@ def test_threaded_copies_give_the_same_bits_as_one_thread(rng, monkeypatch, shap
     threads write exactly what one thread writes."""
     x = random_array(rng, shape, np.float32)
     geometry = ((3, 3), (1, 2), (1, 1))
-    monkeypatch.setattr(IM2COL, "COPY_THREADS", 1)
+    monkeypatch.setattr(THREADS, "THREADS", 1)
     cols_one = im2col(x, *geometry)
     back_one = col2im(cols_one, x.shape, *geometry[1:])
-    monkeypatch.setattr(IM2COL, "COPY_THREADS", threads)
+    monkeypatch.setattr(THREADS, "THREADS", threads)
     monkeypatch.setattr(IM2COL, "PARALLEL_ELEMENTS", 1)
     assert len(IM2COL.work_slices(shape[1], shape[0], cols_one.size)) == min(threads, max(shape[:2]))
     cols_many = im2col(x, *geometry)
@@ -57,21 +58,10 @@ def test_threaded_copies_give_the_same_bits_as_one_thread(rng, monkeypatch, shap
 
 
 def test_work_slices_cover_everything_once(monkeypatch):
-    monkeypatch.setattr(IM2COL, "COPY_THREADS", 3)
+    monkeypatch.setattr(THREADS, "THREADS", 3)
     monkeypatch.setattr(IM2COL, "PARALLEL_ELEMENTS", 10)
     assert IM2COL.work_slices(7, 4, 9) == [(slice(0, 7), slice(0, 4))]          # too small
     assert IM2COL.work_slices(7, 4, 10) == [(slice(0, 2), slice(0, 4)), (slice(2, 4), slice(0, 4)),
                                             (slice(4, 7), slice(0, 4))]
     assert IM2COL.work_slices(1, 2, 10) == [(slice(0, 1), slice(0, 1)), (slice(0, 1), slice(1, 2))]
     assert IM2COL.work_slices(1, 1, 10) == [(slice(0, 1), slice(0, 1))]
-
-
-def test_an_error_in_a_copying_thread_reaches_the_caller(monkeypatch):
-    monkeypatch.setattr(IM2COL, "COPY_THREADS", 2)
-
-    def fail_on_second(part):
-        if part == 1:
-            raise RuntimeError("part 1 failed")
-
-    with pytest.raises(RuntimeError, match="part 1 failed"):
-        IM2COL.run_in_threads(fail_on_second, [(0,), (1,)])

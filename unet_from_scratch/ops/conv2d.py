@@ -16,16 +16,20 @@ the whole sum is one matrix product, and the backward pass is the two products
 with its transposes:
 
     Y = W @ cols                         (c_O, n h_O w_O), then laid out as NCHW
-    dW = dY @ cols^T                     (c_O, c_I k_h k_w)
-    dcols = W^T @ dY                     then dx = col2im(dcols)
+    dW = dY @ cols^T                     (c_O, c_I k_h k_w), computed as its transpose
+                                         cols @ dY^T (see :func:`conv2d_dw`)
+    dcols = W^T @ dY                     then dx = col2im(dcols); with stride 1, dx is
+                                         computed as a convolution instead (see :func:`conv2d_dx`)
     db = sum of dy over n, h_O, w_O
 
 ``cols`` is k_h*k_w times larger than ``x``, so it is neither kept for the
 backward pass (the cache holds ``x``, and the backward unfolds it again, as
 PyTorch's CPU convolution does) nor built for the whole batch at once: both
 passes work through the batch a few images at a time (:func:`image_chunks`),
-unfolding every chunk into the same buffer (:func:`chunk_buffer`) and writing
-the products into buffers with ``matmul(..., out=...)``.
+unfolding every chunk into a scratch buffer that is kept from call to call
+(:func:`.im2col.scratch`) and writing the products into another with ``matmul(..., out=...)``.  On the CPU the chunks are
+shared among one thread per core, each with its own buffers, each matrix product on one
+core (:func:`.threads.for_each_chunk`).
 The loop definition is :func:`unet_from_scratch.reference.conv2d_forward`.
 
 The cache records the path the forward pass took (``cache.path``, from
@@ -40,7 +44,9 @@ from ..backend import get_array_module
 from ..checks import (check_cache, check_bias, check_image, check_kernel, check_kernel_fits,
                       check_same_dtype_and_device, check_upstream, pair)
 from .bias_add import bias_gradient
-from .im2col import buffer_view, chunk_buffer, col2im, im2col, image_chunks, output_size
+from .im2col import col2im, im2col, image_chunks, output_size, scratch
+from . import threads
+from .threads import chunk_workers, for_each_chunk
 
 ConvCache = namedtuple("ConvCache", "path x w has_bias stride padding y_shape")
 ConvCache.__doc__ = """What the backward pass of a convolution (or a transposed one) needs:
@@ -87,7 +93,8 @@ def conv2d_backward(dy, cache):
     check_cache("conv2d_backward", cache, ConvCache)
     path, x, w, has_bias, stride, padding, y_shape = cache
     check_upstream("conv2d_backward", dy, y_shape, x.dtype)
-    dx, dw = conv2d_dx_dw(dy, x, w, stride, padding, path)
+    dx = conv2d_dx(dy, w, x.shape, stride, padding, path)
+    dw = conv2d_dw(x, dy, w.shape[2:], stride, padding, path)
     db = bias_gradient(dy, path) if has_bias else None
     return dx, dw, db
 
@@ -104,84 +111,109 @@ def conv2d_matmul(x, w, stride, padding, path):
     w_out = output_size(w_in, k_w, stride[1], padding[1])
     w_mat = w.reshape(c_out, c_in * k_h * k_w)
     y = xp.empty((n, c_out, h_out, w_out), dtype=x.dtype)
-    chunks = image_chunks(n, w_mat.shape[1] * h_out * w_out * x.itemsize, xp)
-    cols_buffer = chunk_buffer(xp, x.dtype, chunks, w_mat.shape[1] * h_out * w_out)
-    y_buffer = chunk_buffer(xp, x.dtype, chunks, c_out * h_out * w_out)
-    for images in chunks:
+    chunks, threads = plan_chunks(xp, n, w_mat.shape[1] * h_out * w_out * x.itemsize)
+
+    def one_chunk(images, worker):
         m = images.stop - images.start
-        cols = im2col(x[images], (k_h, k_w), stride, padding,
-                      out=buffer_view(cols_buffer, (c_in, k_h, k_w, m, h_out, w_out)), path=path)
+        cols = im2col(x[images], (k_h, k_w), stride, padding, path=path,
+                      out=scratch(xp, "cols", x.dtype, (c_in, k_h, k_w, m, h_out, w_out)))
         y_by_channel = xp.matmul(w_mat, cols.reshape(w_mat.shape[1], -1),
-                                 out=buffer_view(y_buffer, (c_out, m * h_out * w_out)))
+                                 out=scratch(xp, "product", x.dtype, (c_out, m * h_out * w_out)))
         y[images] = y_by_channel.reshape(c_out, m, h_out, w_out).transpose(1, 0, 2, 3)
+
+    for_each_chunk(chunks, threads, one_chunk, xp)
     return y
 
 
 def conv2d_dx(dy, w, x_shape, stride, padding, path):
-    """``dx = col2im(W^T @ dY)``: the gradient with respect to the input, of shape ``x_shape``."""
+    """``dx = col2im(W^T @ dY)``: the gradient with respect to the input, of shape ``x_shape``.
+
+    With stride 1 (and a padding of at most ``k - 1``), ``dx`` is itself a convolution: of
+    ``dy`` padded by ``k - 1 - p``, with the kernel flipped in both axes and its two channel
+    axes swapped (:func:`flipped_kernel`),
+
+        dx[n, c, i, j] = sum_{o, p, q} w[o, c, k_h-1-p, k_w-1-q] * dy_pad[n, o, i + p, j + q]
+
+    -- the same sum as col2im's, term for term.  So it is computed as one: an im2col of
+    ``dy`` and one matrix product (:func:`conv2d_matmul`), with no col2im.  That product sums
+    over ``c_O k_h k_w`` rather than ``c_O``, and nothing is added back pixel by pixel: on
+    one CPU core, 1.2x (the bottleneck) to 2.2x (the first level) faster for the U-Net's
+    layers than ``W^T @ dY`` followed by col2im.
+    """
+    k_h, k_w = w.shape[2:]
+    if stride == (1, 1) and padding[0] <= k_h - 1 and padding[1] <= k_w - 1:
+        return conv2d_matmul(dy, flipped_kernel(w), (1, 1), (k_h - 1 - padding[0],
+                                                              k_w - 1 - padding[1]), path)
     xp = get_array_module(dy)
     n, c_out, h_out, w_out = dy.shape
     _, c_in, k_h, k_w = w.shape
     w_mat = w.reshape(c_out, c_in * k_h * k_w)
     dx = xp.empty(x_shape, dtype=dy.dtype)
-    chunks = image_chunks(n, w_mat.shape[1] * h_out * w_out * dy.itemsize, xp)
-    dcols_buffer = chunk_buffer(xp, dy.dtype, chunks, w_mat.shape[1] * h_out * w_out)
-    for images in chunks:
+    chunks, threads = plan_chunks(xp, n, w_mat.shape[1] * h_out * w_out * dy.itemsize)
+
+    def one_chunk(images, worker):
         m = images.stop - images.start
         dy_mat = dy[images].transpose(1, 0, 2, 3).reshape(c_out, -1)        # (c_O, m h_O w_O)
         dcols = xp.matmul(w_mat.T, dy_mat,
-                          out=buffer_view(dcols_buffer, (w_mat.shape[1], m * h_out * w_out)))
-        dx[images] = col2im(dcols.reshape(c_in, k_h, k_w, m, h_out, w_out), dx[images].shape,
-                            stride, padding, path)
+                          out=scratch(xp, "cols", dy.dtype, (w_mat.shape[1], m * h_out * w_out)))
+        col2im(dcols.reshape(c_in, k_h, k_w, m, h_out, w_out), dx[images].shape, stride, padding,
+               path, out=dx[images])
+
+    for_each_chunk(chunks, threads, one_chunk, xp)
     return dx
 
 
 def conv2d_dw(x, dy, kernel_size, stride, padding, path):
-    """``dW = dY @ im2col(x)^T``: the gradient with respect to the weights, (c_O, c_I, k_h, k_w)."""
+    """``dW = dY @ im2col(x)^T``: the gradient with respect to the weights, (c_O, c_I, k_h, k_w).
+
+    The sum runs over the long axis ``n h_O w_O``, and the product comes out small.  OpenBLAS
+    computes it faster as its transpose, ``dW^T = cols @ dY^T`` (c_I k_h k_w, c_O): for the
+    first level of the default network, 1.8x faster on one core and 1.9x on two.  So the
+    chunks add up ``dW^T`` (each thread its own part of the sum, see :func:`sum_of_parts`),
+    transposed once at the end.
+    """
     xp = get_array_module(x)
     n, c_in = x.shape[:2]
     _, c_out, h_out, w_out = dy.shape
     k_h, k_w = kernel_size
-    dw_mat = xp.zeros((c_out, c_in * k_h * k_w), dtype=x.dtype)
-    chunks = image_chunks(n, dw_mat.shape[1] * h_out * w_out * x.itemsize, xp)
-    cols_buffer = chunk_buffer(xp, x.dtype, chunks, dw_mat.shape[1] * h_out * w_out)
-    for images in chunks:
+    rows = c_in * k_h * k_w
+    chunks, threads = plan_chunks(xp, n, rows * h_out * w_out * x.itemsize)
+    dw_t_parts = [xp.zeros((rows, c_out), dtype=x.dtype) for _ in range(threads)]    # dW^T
+
+    def one_chunk(images, worker):
         m = images.stop - images.start
-        cols = im2col(x[images], kernel_size, stride, padding,
-                      out=buffer_view(cols_buffer, (c_in, k_h, k_w, m, h_out, w_out)), path=path)
+        cols = im2col(x[images], kernel_size, stride, padding, path=path,
+                      out=scratch(xp, "cols", x.dtype, (c_in, k_h, k_w, m, h_out, w_out)))
         dy_mat = dy[images].transpose(1, 0, 2, 3).reshape(c_out, -1)        # (c_O, m h_O w_O)
-        dw_mat += dy_mat @ cols.reshape(dw_mat.shape[1], -1).T
-    return dw_mat.reshape(c_out, c_in, k_h, k_w)
+        dw_t_parts[worker] += cols.reshape(rows, -1) @ dy_mat.T
+
+    for_each_chunk(chunks, threads, one_chunk, xp)
+    return xp.ascontiguousarray(sum_of_parts(dw_t_parts).T).reshape(c_out, c_in, k_h, k_w)
 
 
-def conv2d_dx_dw(dy, x, w, stride, padding, path):
-    """:func:`conv2d_dx` and :func:`conv2d_dw` in one pass over the batch: ``(dx, dw)``.
+def flipped_kernel(w):
+    """The kernel of the convolution that gives ``dx`` (stride 1): ``w`` (c_O, c_I, k_h, k_w)
+    flipped in both spatial axes, with its channel axes swapped, (c_I, c_O, k_h, k_w)."""
+    xp = get_array_module(w)
+    return xp.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
 
-    Both products read ``dY``, the chunk of ``dy`` laid out as ``(c_O, m h_O w_O)``, and both
-    matrices of columns have the same shape; so each chunk's ``dY`` is laid out once for
-    the two, and one buffer holds first ``dcols`` (until col2im has folded it into ``dx``),
-    then the chunk's ``cols``.  The same products in the same order as the two functions:
-    the same results.
-    """
-    xp = get_array_module(dy)
-    n, c_out, h_out, w_out = dy.shape
-    _, c_in, k_h, k_w = w.shape
-    w_mat = w.reshape(c_out, c_in * k_h * k_w)
-    dx = xp.empty(x.shape, dtype=dy.dtype)
-    dw_mat = xp.zeros(w_mat.shape, dtype=dy.dtype)
-    chunks = image_chunks(n, w_mat.shape[1] * h_out * w_out * dy.itemsize, xp)
-    buffer = chunk_buffer(xp, dy.dtype, chunks, w_mat.shape[1] * h_out * w_out)
-    for images in chunks:
-        m = images.stop - images.start
-        cols_shape = (c_in, k_h, k_w, m, h_out, w_out)
-        dy_mat = dy[images].transpose(1, 0, 2, 3).reshape(c_out, -1)        # (c_O, m h_O w_O)
-        dcols = xp.matmul(w_mat.T, dy_mat,
-                          out=buffer_view(buffer, (w_mat.shape[1], m * h_out * w_out)))
-        dx[images] = col2im(dcols.reshape(cols_shape), dx[images].shape, stride, padding, path)
-        cols = im2col(x[images], (k_h, k_w), stride, padding,
-                      out=buffer_view(buffer, cols_shape), path=path)
-        dw_mat += dy_mat @ cols.reshape(w_mat.shape[1], -1).T
-    return dx, dw_mat.reshape(w.shape)
+
+def plan_chunks(xp, n, bytes_per_image):
+    """How a convolution goes through a batch of ``n`` images: ``(chunks, threads)``, the
+    slices of images (:func:`.im2col.image_chunks`) and how many threads share them
+    (:func:`.threads.for_each_chunk`; 1 on a GPU, or when OpenBLAS's threads cannot be set)."""
+    workers = chunk_workers(xp) if n * bytes_per_image >= threads.PARALLEL_BYTES else 1
+    chunks = image_chunks(n, bytes_per_image, xp, parts=workers)
+    return chunks, max(1, min(workers, len(chunks)))
+
+
+def sum_of_parts(parts):
+    """``parts[0] + parts[1] + ...``, in that order (the per-thread parts of a sum): the
+    first part itself when there is one."""
+    total = parts[0]
+    for part in parts[1:]:
+        total += part
+    return total
 
 
 def _check_conv2d_inputs(op, x, w, b):

@@ -16,7 +16,9 @@ matrix ``(c k_h k_w, n h_O w_O)``, one product with the weights
 ``(c_O, c k_h k_w)`` gives the convolution of the whole batch.
 
 Both functions loop over the ``k_h*k_w`` kernel positions only -- each step is
-one strided slice of the whole batch -- never over pixels.  ``col2im`` is the
+one strided slice of the whole batch -- never over pixels.  Neither pads the image:
+for each kernel position, :func:`inside_image` gives the window positions that read a
+pixel of the image, and the others read (im2col writes) zeros.  ``col2im`` is the
 adjoint (transpose) of ``im2col``: it adds every column entry back onto the
 pixel it was read from, so pixels shared by overlapping windows receive the sum
 of their contributions.  It needs no ``np.add.at``: within one kernel position
@@ -25,25 +27,26 @@ the strided slice touches each pixel at most once, so a plain ``+=`` is exact.
 On the GPU path "kernels" both run as one CUDA kernel each, from ``cuda/im2col.cu``:
 im2col with one thread per window position, col2im as a *gather* with one thread per
 pixel, adding its entries in the same (i, j) order as the loop below, so the two give the
-same bits.  col2im then returns a contiguous array instead of a view.  The convolutions
+same bits.  The convolutions
 pass the path their forward pass took (``path``); called on their own, both ask
 :func:`unet_from_scratch.backend.compute_path`.
 
 On the CPU both are copies that NumPy runs without holding the GIL, so they split the work
 into slices of channels (or of images, when there are fewer channels than threads) and copy
-the slices on :data:`COPY_THREADS` threads at once.  Every element is still written by the
+the slices on :data:`.threads.THREADS` threads at once (:func:`.threads.run_in_threads`).  Every element is still written by the
 same slice assignment, and col2im still adds a pixel's contributions in the same (i, j) order,
 so the result has the same bits as with one thread.
 """
 
-import os
-from concurrent.futures import ThreadPoolExecutor
+import threading
 
 import numpy as np
 
 from .. import backend
 from ..backend import get_array_module
 from ..cuda import kernels
+from . import threads
+from .threads import run_in_threads
 
 # How much im2col unfolds at once.  Unfolding a whole batch multiplies the input's
 # size by k_h*k_w (a batch of 32 images 128x128 with 32 channels becomes 600 MB for a
@@ -58,24 +61,13 @@ from ..cuda import kernels
 CHUNK_BYTES = 4 * 2**20
 GPU_CHUNK_BYTES = 2**30
 
-# Threads that copy im2col's and col2im's slices on the CPU: one per core this process may
-# run on, at most 4 (copies are limited by memory bandwidth before that).  Arrays of fewer
-# than PARALLEL_ELEMENTS columns are copied by the calling thread alone: handing work to
-# another thread costs tens of microseconds.
-COPY_THREADS = max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                          else os.cpu_count() or 1))
+# Arrays of fewer than PARALLEL_ELEMENTS columns are copied by the calling thread alone:
+# handing work to another thread costs tens of microseconds.
 PARALLEL_ELEMENTS = 2**16
-_pool = None
 
-
-def _forget_pool():
-    """In a child made by fork the parent's pool threads do not exist: start a new pool."""
-    global _pool
-    _pool = None
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_pool)
+# The scratch buffers of :func:`scratch`, by (thread, name, dtype).  Each thread reads and
+# writes only its own entries, and dict operations are atomic in CPython.
+_scratch_buffers = {}
 
 
 def work_slices(c, n, elements):
@@ -84,32 +76,21 @@ def work_slices(c, n, elements):
 
     Contiguous runs of channels, or of images when there are fewer channels than threads;
     one pair covering everything when ``elements`` is below :data:`PARALLEL_ELEMENTS` or
-    :data:`COPY_THREADS` is 1.
+    :data:`.threads.THREADS` is 1.
     """
     everything = [(slice(0, c), slice(0, n))]
-    if COPY_THREADS < 2 or elements < PARALLEL_ELEMENTS:
+    workers = threads.THREADS
+    if workers < 2 or elements < PARALLEL_ELEMENTS:
         return everything
-    length = c if c >= COPY_THREADS else n
-    parts = min(COPY_THREADS, length)
+    length = c if c >= workers else n
+    parts = min(workers, length)
     if parts < 2:
         return everything
     bounds = [length * k // parts for k in range(parts + 1)]
     runs = [slice(start, stop) for start, stop in zip(bounds, bounds[1:])]
-    if c >= COPY_THREADS:
+    if c >= workers:
         return [(run, slice(0, n)) for run in runs]
     return [(slice(0, c), run) for run in runs]
-
-
-def run_in_threads(function, parts):
-    """Call ``function(*part)`` for every part: the first in this thread, the others on the
-    pool of copying threads; return when all are done (re-raising the first error)."""
-    global _pool
-    if len(parts) > 1 and _pool is None:
-        _pool = ThreadPoolExecutor(max_workers=COPY_THREADS - 1, thread_name_prefix="im2col")
-    futures = [_pool.submit(function, *part) for part in parts[1:]]
-    function(*parts[0])
-    for future in futures:
-        future.result()
 
 
 def output_size(size, kernel, stride, padding):
@@ -117,25 +98,51 @@ def output_size(size, kernel, stride, padding):
     return (size + 2 * padding - kernel) // stride + 1
 
 
-def image_chunks(n, bytes_per_image, xp=np):
-    """Slices ``[0:m], [m:2m], ...`` covering ``range(n)``, with ``m`` images per slice chosen
-    so that ``m * bytes_per_image`` stays within :data:`CHUNK_BYTES` for NumPy arrays
-    (``xp`` is numpy), :data:`GPU_CHUNK_BYTES` for CuPy's (at least one image)."""
-    limit = CHUNK_BYTES if xp is np else GPU_CHUNK_BYTES
-    step = max(1, limit // max(1, bytes_per_image))
-    return [slice(start, min(n, start + step)) for start in range(0, n, step)]
+def image_chunks(n, bytes_per_image, xp=np, parts=1):
+    """Consecutive slices of images covering ``range(n)``, each within :data:`CHUNK_BYTES`
+    for NumPy arrays (``xp`` is numpy), :data:`GPU_CHUNK_BYTES` for CuPy's (but at least one
+    image per slice).
 
-
-def chunk_buffer(xp, dtype, chunks, elements_per_image):
-    """One flat scratch array big enough for the largest of ``chunks`` (slices of images).
-
-    The convolutions unfold every chunk of a batch into a buffer of the same size; filling
-    one buffer again is much cheaper than allocating a fresh one per chunk, whose pages the
-    operating system must map and zero on first touch (which can cost as much as the copy).
-    Take each chunk's array out of it with :func:`buffer_view`.
+    Their number is a multiple of ``parts`` (the threads that will share them), as far as
+    ``n`` allows, and their sizes differ by at most one image, so that every thread gets
+    the same work.
     """
-    most = max((chunk.stop - chunk.start for chunk in chunks), default=0)   # 0 for n = 0
-    return xp.empty(most * elements_per_image, dtype=dtype)
+    limit = CHUNK_BYTES if xp is np else GPU_CHUNK_BYTES
+    per_chunk = max(1, limit // max(1, bytes_per_image))
+    count = -(-n // per_chunk)                                        # ceil(n / per_chunk)
+    count = min(n, -(-count // parts) * parts)                        # a multiple of parts
+    bounds = [n * k // count for k in range(count + 1)] if count else [0]
+    return [slice(start, stop) for start, stop in zip(bounds, bounds[1:])]
+
+
+def scratch(xp, name, dtype, shape):
+    """A C-contiguous array of ``shape`` to work in: this thread's scratch buffer ``name``.
+
+    The convolutions unfold every chunk of a batch into a buffer, and multiply into another.
+    Filling a buffer again is much cheaper than allocating a fresh one: the operating system
+    must map and zero a fresh one's pages on first touch, which can cost as much as the copy,
+    and the threads that share a convolution's chunks would wait for each other while it
+    does.  So for NumPy each thread keeps one buffer per name (and dtype), grown to the
+    largest size asked for, and hands out views of it: a view is valid until the same thread
+    asks for the same name again.  The buffers stay allocated between calls (tens of MiB for
+    the default network); :func:`release_scratch` frees them.  For CuPy arrays a fresh array
+    (CuPy's memory pool already reuses memory).
+    """
+    size = 1
+    for length in shape:
+        size *= length
+    if xp is not np:
+        return xp.empty(shape, dtype=dtype)
+    key = (threading.get_ident(), name, np.dtype(dtype))
+    buffer = _scratch_buffers.get(key)
+    if buffer is None or buffer.size < size:
+        buffer = _scratch_buffers[key] = np.empty(size, dtype=dtype)
+    return buffer_view(buffer, shape)
+
+
+def release_scratch():
+    """Free every thread's scratch buffers (:func:`scratch`)."""
+    _scratch_buffers.clear()
 
 
 def buffer_view(buffer, shape):
@@ -145,6 +152,37 @@ def buffer_view(buffer, shape):
     for length in shape:
         size *= length
     return buffer[:size].reshape(shape)
+
+
+def inside_image(tap, size, out_size, stride, padding):
+    """Along one axis: the window positions at which kernel tap ``tap`` reads a pixel of the
+    image rather than the zero padding, and the pixels they read.
+
+    Window position ``y`` reads padded pixel ``stride*y + tap``, which is image pixel
+    ``stride*y + tap - padding``.  Returns ``(positions, pixels)``, two slices of the same
+    length (possibly empty): the positions whose pixel lies in ``[0, size)``, and those pixels.
+    The positions before and after ``positions`` read the zero padding.
+    """
+    first = max(0, -(-(padding - tap) // stride))                   # ceil((padding - tap) / stride)
+    stop = max(first, min(out_size, (size - 1 + padding - tap) // stride + 1))
+    if stop == first:
+        return slice(0, 0), slice(0, 0)
+    first_pixel = stride * first + tap - padding
+    return slice(first, stop), slice(first_pixel, first_pixel + stride * (stop - 1 - first) + 1, stride)
+
+
+def zero_outside(tap, rows, columns):
+    """Zero the entries of ``tap`` (.., h_O, w_O) outside ``[rows, columns]``: the window
+    positions where the kernel tap reads the zero padding."""
+    out_rows, out_columns = tap.shape[-2:]
+    if rows.start > 0:
+        tap[..., :rows.start, :] = 0
+    if rows.stop < out_rows:
+        tap[..., rows.stop:, :] = 0
+    if columns.start > 0:
+        tap[..., :, :columns.start] = 0
+    if columns.stop < out_columns:
+        tap[..., :, columns.stop:] = 0
 
 
 def im2col(x, kernel_size, stride, padding, out=None, path=None):
@@ -175,22 +213,23 @@ def im2col(x, kernel_size, stride, padding, out=None, path=None):
     if (path or backend.compute_path(x)) == "kernels":
         return kernels.im2col(x, cols, kernel_size, stride, padding)
 
+    x_by_channel = x.transpose(1, 0, 2, 3)                        # (c, n, h, w), a view
+
     def unfold(channels, images):
-        part = x[images, channels]
-        if p_h or p_w:
-            part = xp.pad(part, ((0, 0), (0, 0), (p_h, p_h), (p_w, p_w)))
-        part_by_channel = part.transpose(1, 0, 2, 3)              # (c, n, h, w), a view
         for i in range(k_h):
+            rows, row_pixels = inside_image(i, h, h_out, s_h, p_h)
             for j in range(k_w):
-                cols[channels, i, j, images] = part_by_channel[
-                    :, :, i:i + s_h * h_out:s_h, j:j + s_w * w_out:s_w]
+                columns, column_pixels = inside_image(j, w, w_out, s_w, p_w)
+                tap = cols[channels, i, j, images]                # (c, n, h_O, w_O), a view
+                zero_outside(tap, rows, columns)
+                tap[:, :, rows, columns] = x_by_channel[channels, images, row_pixels, column_pixels]
 
     parts = work_slices(c, n, cols.size) if xp is np else [(slice(0, c), slice(0, n))]
     run_in_threads(unfold, parts)
     return cols
 
 
-def col2im(cols, input_shape, stride, padding, path=None):
+def col2im(cols, input_shape, stride, padding, path=None, out=None):
     """Fold columns back onto the image: the adjoint of :func:`im2col`.
 
     Inputs:
@@ -198,26 +237,39 @@ def col2im(cols, input_shape, stride, padding, path=None):
         input_shape: ``(n, c, h, w)``, the shape of the (unpadded) image.
         stride, padding: pairs of ints, as given to ``im2col``.
         path: "numpy", "cupy" or "kernels"; None: ``backend.compute_path(cols)``.
+        out: None, or an (n, c, h, w) array of ``cols``' dtype to write the result into
+            (e.g. a slice of the caller's output; it need not be contiguous).
     Returns:
         x: (n, c, h, w), ``x[n, c, y, x]`` = the sum of the ``cols`` entries read
-        from that pixel; contributions that fall on the zero padding are dropped.
-        A view (not contiguous; a new contiguous array on the kernel path): callers
-        copy it into their output.
+        from that pixel; contributions that fall on the zero padding are dropped
+        (``out`` when given).
     """
+    if out is not None and (tuple(out.shape) != tuple(input_shape) or out.dtype != cols.dtype):
+        raise ValueError(f"col2im: out must have shape {tuple(input_shape)} and dtype "
+                         f"{cols.dtype}, got {tuple(out.shape)} and {out.dtype}")
     if (path or backend.compute_path(cols)) == "kernels":
-        return kernels.col2im(cols, input_shape, stride, padding)
+        x = kernels.col2im(cols, input_shape, stride, padding)
+        if out is None:
+            return x
+        out[...] = x
+        return out
     xp = get_array_module(cols)
     n, c, h, w = input_shape
+    if out is None:
+        out = xp.empty(input_shape, dtype=cols.dtype)
     _, k_h, k_w, _, h_out, w_out = cols.shape
     (s_h, s_w), (p_h, p_w) = stride, padding
-    x_padded = xp.zeros((c, n, h + 2 * p_h, w + 2 * p_w), dtype=cols.dtype)
+    out_by_channel = out.transpose(1, 0, 2, 3)                    # (c, n, h, w), a view
 
     def fold(channels, images):
+        out_by_channel[channels, images] = 0
         for i in range(k_h):
+            rows, row_pixels = inside_image(i, h, h_out, s_h, p_h)
             for j in range(k_w):
-                x_padded[channels, images, i:i + s_h * h_out:s_h, j:j + s_w * w_out:s_w] += \
-                    cols[channels, i, j, images]
+                columns, column_pixels = inside_image(j, w, w_out, s_w, p_w)
+                out_by_channel[channels, images, row_pixels, column_pixels] += \
+                    cols[channels, i, j, images, rows, columns]
 
     parts = work_slices(c, n, cols.size) if xp is np else [(slice(0, c), slice(0, n))]
     run_in_threads(fold, parts)
-    return x_padded[:, :, p_h:p_h + h, p_w:p_w + w].transpose(1, 0, 2, 3)
+    return out
