@@ -70,10 +70,12 @@ What the numbers mean:
   to step and zero them in place.
 * In ``ops``, "fwd" is the forward pass alone; "fwd+bwd" is one forward pass followed by the
   backward pass with a fixed upstream gradient -- what one training step costs for that op.
-* On the CPU, NumPy's matrix products use its BLAS library with as many threads as that
-  library chose (set ``OMP_NUM_THREADS`` or ``OPENBLAS_NUM_THREADS`` before starting Python
-  to change it); PyTorch is given the same number of threads when it can be found out (with
-  ``threadpoolctl``), so the comparison is fair.
+* On the CPU, our convolutions share their chunks of images among one thread per core,
+  each matrix product on one core (:mod:`unet_from_scratch.ops.threads`); NumPy's other
+  matrix products use its BLAS library with as many threads as that library chose (set
+  ``OPENBLAS_NUM_THREADS`` before starting Python to change it).  PyTorch is given as many
+  threads as NumPy's BLAS has, when that can be found out (with ``threadpoolctl``, or from
+  OpenBLAS itself), so the comparison is fair.
 
 PyTorch is **optional**, and torch is imported only when a comparison with it runs.  When it
 is installed, the same ops and the same step are timed in PyTorch in the same run: the ratio

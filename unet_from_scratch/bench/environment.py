@@ -48,14 +48,23 @@ def numpy_blas_info():
     are skipped when they can be told apart: a BLAS bundled with NumPy is preferred.
     """
     if threadpoolctl is None:
-        return None
+        return _openblas_info()
     blas_pools = [p for p in threadpoolctl.threadpool_info() if p.get("user_api") == "blas"]
     if not blas_pools:
-        return None
+        return _openblas_info()
     for pool in blas_pools:
         if "numpy" in (pool.get("filepath") or ""):     # e.g. .../numpy.libs/libscipy_openblas.so
             return pool
     return blas_pools[0]
+
+
+def _openblas_info():
+    """Without threadpoolctl: the OpenBLAS that the convolutions control themselves
+    (:data:`unet_from_scratch.ops.threads.BLAS_CONTROL`), or None."""
+    from ..ops import threads
+    if threads.BLAS_CONTROL is None:
+        return None
+    return {"internal_api": "openblas", "version": "", "num_threads": threads.BLAS_CONTROL.get()}
 
 
 def set_torch_threads(torch, threads=None):
@@ -75,7 +84,7 @@ def set_torch_threads(torch, threads=None):
         torch.set_num_threads(blas["num_threads"])
         why = "set to match NumPy's BLAS"
     else:
-        why = "PyTorch's default; NumPy's BLAS threads unknown without threadpoolctl"
+        why = "PyTorch's default; NumPy's BLAS threads unknown"
     return torch.get_num_threads(), why
 
 
@@ -186,6 +195,18 @@ def plural(count, noun):
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
+def our_threads():
+    """How our CPU path uses the cores, in words (see :mod:`unet_from_scratch.ops.threads`)."""
+    from ..ops import threads
+    if threads.THREADS == 1:
+        return "1 thread"
+    if threads.BLAS_CONTROL is None:
+        return (f"{threads.THREADS} threads for copies; each matrix product on the BLAS "
+                f"library's threads (its thread count cannot be set here)")
+    return (f"{threads.THREADS} threads share each convolution's chunks of images, with "
+            f"OpenBLAS on 1 thread meanwhile")
+
+
 def format_environment(info):
     """The header's lines common to every benchmark: versions, BLAS, threads, machine."""
     lines = [f"  python       {info['python']}", f"  numpy        {info['numpy']}"]
@@ -201,6 +222,7 @@ def format_environment(info):
     else:
         lines.append(f"  torch        {info['torch']}, {plural(info['torch_threads'], 'thread')} "
                      f"({info['torch_threads_why']})")
+    lines.append(f"  ours         {our_threads()}")
     lines.append(f"  machine      {info['machine']}")
     lines.append(f"  cpu cores    {info['cpu_count']} (os.cpu_count())")
     return lines

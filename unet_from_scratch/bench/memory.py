@@ -6,7 +6,10 @@ batch): activations, caches and temporaries.
 
     ours, CPU         ``tracemalloc`` (NumPy reports its arrays to it), over a second step, so
                       that the caches our layers keep from the previous step until the next
-                      forward pass replaces them are counted, as they are in training
+                      forward pass replaces them are counted, as they are in training; the
+                      convolutions' scratch buffers, kept between steps, are freed before
+                      that step (:func:`~unet_from_scratch.ops.im2col.release_scratch`) so
+                      that they count too
     PyTorch, CPU      its allocator does not report to ``tracemalloc``; the allocation events
                       of ``torch.profiler`` (``profile_memory=True``), summed in time order:
                       the same quantity
@@ -18,6 +21,8 @@ import contextlib
 import os
 import sys
 import tracemalloc
+
+from ..ops.im2col import release_scratch
 
 # What each device's measurement is, for the benchmark's header.
 DESCRIPTIONS = {
@@ -40,6 +45,7 @@ def ours_peak_memory(step, device):
     tracemalloc.start()
     try:
         step()
+        release_scratch()      # allocated again in the measured step, so that they count
         tracemalloc.reset_peak()
         step()
         return tracemalloc.get_traced_memory()[1]
