@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 LESSONS = ROOT / "lessons"
 NAMES = ["00_the_problem", "01_convolution_forward", "02_backprop_and_gradient_checking",
          "03_max_pooling", "04_up_convolution", "05_skip_connections", "06_assembling_the_unet",
-         "07_dice_and_cross_entropy", "08_training", "09_the_gpu", "10_real_data"]
+         "07_dice_and_cross_entropy", "08_training", "10_the_gpu", "11_real_data"]
 NOTEBOOKS = [LESSONS / f"{name}.ipynb" for name in NAMES]
 
 

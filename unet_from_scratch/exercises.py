@@ -1,7 +1,7 @@
 """The lessons' exercise checkers, importable as ``unet_from_scratch.exercises`` (the notebooks
 import them from here).  They live in :mod:`unet_from_scratch.teaching`: the checkers of lessons
-00-04 in ``exercises``, of lessons 05-10 in ``exercises_network``, the overlap-tile plan's in
-``exercises_tiling``."""
+00-04 in ``exercises``, of lessons 05-08, 10 and 11 in ``exercises_network``, the overlap-tile
+plan's in ``exercises_tiling``."""
 
 from .teaching.exercises import (check_conv2d_backward, check_conv2d_forward,
                                  check_conv_transpose2d_forward, check_dice_coefficient,
