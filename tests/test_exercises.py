@@ -181,6 +181,65 @@ def tile_plan_unrounded(length, tile_in, margin, period):
     return tile_plan(length, tile_in, margin, 1)
 
 
+def he_init(rng, shape, fan_in=None, scale=2.0, dtype=np.float32):
+    """He's normal initialisation of conv weights; ``fan_in`` and ``scale`` to plant mistakes."""
+    fan_in = fan_in if fan_in is not None else int(np.prod(shape[1:]))
+    return (np.sqrt(scale / fan_in) * rng.standard_normal(shape)).astype(dtype)
+
+
+def batch_norm(x, gamma, beta, running_mean, running_var, training, momentum, eps, *,
+               axes=(0, 2, 3), ddof_running=1, in_place=True, eps_inside=True, new_weight=None):
+    """Batch norm written per channel; the keywords plant the lesson's mistakes."""
+    y, x_hat, inv_std = np.empty_like(x), np.empty_like(x), np.empty(x.shape[1])
+    new_weight = momentum if new_weight is None else new_weight
+    new_mean, new_var = running_mean.copy(), running_var.copy()
+    for c in range(x.shape[1]):
+        values = x[:, c]
+        if training:
+            mu, var = values.mean(), values.var()
+            new_mean[c] = (1 - new_weight) * running_mean[c] + new_weight * mu
+            new_var[c] = (1 - new_weight) * running_var[c] + new_weight * values.var(ddof=ddof_running)
+        else:
+            mu, var = running_mean[c], running_var[c]
+        inv_std[c] = 1 / np.sqrt(var + eps) if eps_inside else 1 / (np.sqrt(var) + eps)
+        x_hat[:, c] = (values - mu) * inv_std[c]
+    if axes != (0, 2, 3):
+        x_hat = (x - x.mean(axis=axes, keepdims=True)) / np.sqrt(x.var(axis=axes, keepdims=True) + eps)
+    y = x_hat * gamma[None, :, None, None] + beta[None, :, None, None]
+    if in_place:
+        running_mean[...], running_var[...] = new_mean, new_var
+    return y, (x_hat, gamma, inv_std)
+
+
+def batch_norm_grads(dy, cache, *, constants=False, through_mean=True, through_var=True, sum_axes=(0, 2, 3)):
+    """dx, dgamma, dbeta of batch norm in training mode, from the chain rule through the mean and
+    the variance; the keywords plant the lesson's mistakes."""
+    x_hat, gamma, inv_std = cache
+    count = dy.size // dy.shape[1]
+    dx_hat = dy * gamma[None, :, None, None]
+    dx = dx_hat * inv_std[None, :, None, None]
+    if not constants:
+        if through_mean:
+            dx = dx - dx_hat.sum(axis=(0, 2, 3), keepdims=True) * inv_std[None, :, None, None] / count
+        if through_var:
+            dx = dx - x_hat * (dx_hat * x_hat).sum(axis=(0, 2, 3), keepdims=True) * inv_std[None, :, None, None] / count
+    return dx, (dy * x_hat).sum(axis=sum_axes), dy.sum(axis=(0, 2, 3))
+
+
+def inverted_dropout(x, p, rng, training, *, scale=True, keep_p=False, in_eval=False, unscaled_cache=False):
+    """Inverted dropout with the lesson's convention; the keywords plant the lesson's mistakes."""
+    if (not training and not in_eval) or p == 0:
+        return x.copy(), None
+    u = rng.random(x.shape)
+    keep = (u < p) if keep_p else (u >= p)
+    mask = keep / (1 - p) if scale else keep * 1.0
+    return x * mask, (keep * 1.0 if unscaled_cache else mask)
+
+
+def dropout_grad(dy, cache):
+    return dy.copy() if cache is None else dy * cache
+
+
 CHECKS = [(ex.check_dice_coefficient, dice), (ex.check_conv2d_forward, conv2d_by_loops),
           (ex.check_conv2d_backward, conv2d_backward_by_loops),
           (ex.check_numerical_gradient, central_differences),
@@ -190,7 +249,9 @@ CHECKS = [(ex.check_dice_coefficient, dice), (ex.check_conv2d_forward, conv2d_by
           (ex.check_unet_output_size, valid_output_size), (ex.check_unet_backward, unet_backward),
           (ex.check_soft_dice_loss, soft_dice), (ex.check_adam_step, adam),
           (ex.check_contributing_windows, windows), (ex.check_rle_encode, rle),
-          (ex.check_tile_plan, tile_plan)]
+          (ex.check_tile_plan, tile_plan), (ex.check_he_normal_init, he_init),
+          (ex.check_batch_norm_forward, batch_norm), (ex.check_batch_norm_backward, batch_norm_grads),
+          (ex.check_dropout_forward, inverted_dropout), (ex.check_dropout_backward, dropout_grad)]
 
 
 @pytest.mark.parametrize("checker, solution", CHECKS, ids=[c.__name__ for c, _ in CHECKS])
@@ -214,6 +275,8 @@ ONLY_HIDDEN_CATCHES = [
     (ex.check_max_pool2d_backward,
      lambda dy, x: max_pool_backward(dy, x) if len(np.unique(x)) > 2 else np.zeros_like(x), "a constant image"),
     (ex.check_tile_plan, lambda n, t, m, p: tile_plan(n, t, m, min(p, 4)), "depth 3"),
+    (ex.check_he_normal_init, lambda rng, shape: he_init(rng, shape, fan_in=shape[1] * 9), "a 5 x 5 kernel"),
+    (ex.check_batch_norm_forward, lambda *a: batch_norm(*a[:6], 0.1, a[7]), "momentum 0.9"),
 ]
 
 
@@ -378,6 +441,57 @@ MISTAKES = [
      "it looks like you padded by half the margin after the image too"),
     (ex.check_tile_plan, lambda n, t, m, p: (lambda s, b, a: (s + p, b, a))(*tile_plan(n, t, m, p)),
      r"the plan is starts \[0, 20, 40\], pad_before 8, pad_after 16; yours is starts \[2, 22, 42\]"),
+    # lesson 09: He initialisation, batch norm, dropout
+    (ex.check_he_normal_init, lambda rng, shape: he_init(rng, shape, fan_in=shape[0] * shape[2] * shape[3]),
+     r"for w \(64, 16, 3, 3\) the standard deviation should be sqrt\(2 / 144\) = 0.1179, yours is .*: it looks like "
+     r"you used fan_out"),
+    (ex.check_he_normal_init, lambda rng, shape: he_init(rng, shape, scale=1.0), r"it looks like you used sqrt\(1 / fan_in\)"),
+    (ex.check_he_normal_init, lambda rng, shape: (2 / np.prod(shape[1:]) * rng.standard_normal(shape)).astype(np.float32),
+     "it looks like you used the variance 2 / fan_in as the standard deviation"),
+    (ex.check_he_normal_init, lambda rng, shape: he_init(rng, shape, fan_in=shape[1]), "it looks like you took fan_in = c_I only"),
+    (ex.check_he_normal_init, lambda rng, shape: he_init(rng, shape, dtype=np.float64), r"return float32 weights"),
+    (ex.check_he_normal_init, lambda rng, shape: he_init(np.random.default_rng(), shape),
+     "the weights do not come from the rng your function is given"),
+    (ex.check_he_normal_init, lambda rng, shape: (rng.uniform(-1, 1, shape) * np.sqrt(6 / np.prod(shape[1:]))).astype(np.float32),
+     "not a uniform one"),
+    (ex.check_batch_norm_forward, lambda *a: batch_norm(*a, axes=(2, 3)),
+     r"for training, x \(4, 3, 5, 6\).*y has the right shape but wrong values: it looks like you took the statistics over the wrong axes"),
+    (ex.check_batch_norm_forward, lambda *a: batch_norm(*a, axes=(1, 2, 3)), "took the statistics over the wrong axes"),
+    (ex.check_batch_norm_forward, lambda *a: batch_norm(*a, axes=(0, 1, 2, 3)), "took the statistics over the wrong axes"),
+    (ex.check_batch_norm_forward, lambda x, g, b, rm, rv, training, m, eps: batch_norm(x, g, b, rm, rv, True, m, eps),
+     r"for evaluation, .* it looks like you normalised with the batch's statistics in evaluation"),
+    (ex.check_batch_norm_forward, lambda *a: batch_norm(*a, ddof_running=0),
+     r"running_var \(after the call\) has the right shape but wrong values: it looks like you updated it with the biased variance"),
+    (ex.check_batch_norm_forward, lambda *a: batch_norm(*a, eps_inside=False), "it looks like you added eps outside the square root"),
+    (ex.check_batch_norm_forward, lambda *a: batch_norm(*a, new_weight=1 - a[6]),
+     r"running_mean \(after the call\) .* it looks like you applied momentum the wrong way round"),
+    (ex.check_batch_norm_forward, lambda *a: batch_norm(*a, in_place=False), "it looks like you did not update it in place"),
+    (ex.check_batch_norm_forward, lambda *a: (lambda y, c: (y, (c[0], c[1], 1 / c[2])))(*batch_norm(*a)),
+     r"the cache's inv_std has the right shape but wrong values: it looks like you stored sqrt\(var \+ eps\)"),
+    (ex.check_batch_norm_backward, lambda dy, cache: batch_norm_grads(dy, cache, constants=True),
+     r"for x \(4, 3, 5, 6\), dx has the right shape but wrong values: it looks like you treated the mean and the variance as constants"),
+    (ex.check_batch_norm_backward, lambda dy, cache: batch_norm_grads(dy, cache, through_var=False),
+     r"it looks like you left out the term - x_hat mean\(dy x_hat\)"),
+    (ex.check_batch_norm_backward, lambda dy, cache: batch_norm_grads(dy, cache, through_mean=False),
+     r"it looks like you left out the term - mean\(dy\)"),
+    (ex.check_batch_norm_backward, lambda dy, cache: batch_norm_grads(dy, cache, sum_axes=(0,)),
+     r"dgamma should have shape \(3,\), yours has shape \(3, 5, 6\) \(one value per channel, shape \(c,\): sum over n, h and w"),
+    (ex.check_batch_norm_backward, lambda dy, cache: batch_norm_grads(dy, cache)[:2] + (dy.mean(axis=(0, 2, 3)),),
+     "it looks like you averaged dbeta"),
+    (ex.check_batch_norm_backward, lambda dy, cache: (lambda dx, dg, db: (dx, db, dg))(*batch_norm_grads(dy, cache)),
+     "it looks like you swapped dgamma and dbeta"),
+    (ex.check_dropout_forward, lambda *a: inverted_dropout(*a, scale=False),
+     r"for training, p 0.3, .* it looks like you did not scale the kept values by 1 / \(1 - p\)"),
+    (ex.check_dropout_forward, lambda *a: inverted_dropout(*a, keep_p=True),
+     "it looks like you dropped values with probability 1 - p instead of p"),
+    (ex.check_dropout_forward, lambda *a: inverted_dropout(*a, in_eval=True),
+     r"for evaluation, .* it looks like you applied dropout in evaluation"),
+    (ex.check_dropout_forward, lambda x, p, rng, training: (lambda keep: (x * keep / (1 - p), keep / (1 - p)))(
+        rng.binomial(1, 1 - p, x.shape)), "but not the ones the lesson's convention picks: draw u = rng.random"),
+    (ex.check_dropout_forward, lambda *a: inverted_dropout(*a, unscaled_cache=True), "it looks like you stored the 0/1 mask"),
+    (ex.check_dropout_backward, lambda dy, cache: dy.copy(), r"for training, p 0.3, .* it looks like you ignored the mask"),
+    (ex.check_dropout_backward, lambda dy, cache: dropout_grad(dy, cache) / (1 - 0.3),
+     r"it looks like you scaled by 1 / \(1 - p\) a second time"),
 ]
 
 
@@ -465,6 +579,22 @@ DELEGATIONS = [
         tiling.plan_axis(tiling.Geometry(None, p, m), n, t)), "tiling.py", "the overlap-tile plan"),
     (ex.check_tile_plan, lambda n, t, m, p: (lambda s: (s, m // 2, m // 2 + s[-1] + t - m - n))(
         tiling.tile_starts(n, t - m, (t - m) // p * p)), "tiling.py", "the overlap-tile plan"),
+    (ex.check_he_normal_init, lambda rng, shape: us.nn.he_normal(rng, shape, int(np.prod(shape[1:]))), "nn.py",
+     "the He initialisation"),
+    (ex.check_he_normal_init, lambda rng, shape: us.nn.Conv2d(shape[1], shape[0], shape[2], rng=rng).weight.data,
+     "nn.py", "the He initialisation"),
+    (ex.check_batch_norm_forward, lambda x, g, b, rm, rv, training, m, eps: (lambda y, c: (y, c[:3]))(
+        *ops.batch_norm2d_forward(x, g, b, rm, rv, training, m, eps)), "ops/batch_norm2d.py", "batch normalisation"),
+    (ex.check_batch_norm_forward, lambda x, g, b, rm, rv, training, m, eps: reference.batch_norm2d_forward(
+        x, g, b, rm, rv, training, m, eps), "reference.py", "batch normalisation"),
+    (ex.check_batch_norm_backward, lambda dy, cache: ops.batch_norm2d_backward(dy, tuple(cache) + (True,)),
+     "ops/batch_norm2d.py", "batch normalisation's backward pass"),
+    (ex.check_dropout_forward, lambda x, p, rng, training: (lambda y, c: (y, c[0]))(*ops.dropout_forward(x, p, rng, training)),
+     "ops/dropout.py", "dropout"),
+    (ex.check_dropout_forward, lambda x, p, rng, training: (us.nn.Dropout(p, rng=rng).train(training).forward(x), None),
+     "nn.py", "dropout"),
+    (ex.check_dropout_backward, lambda dy, cache: ops.dropout_backward(dy, (cache, dy.shape, dy.dtype)),
+     "ops/dropout.py", "dropout's backward pass"),
 ]
 
 
@@ -501,6 +631,16 @@ def test_the_unet_backward_checker_runs_the_directional_check(monkeypatch):
     with pytest.raises(ex.ExerciseError, match="the directional gradient check fails"):
         ex.check_unet_backward(lambda model, dy: unet_backward(model, dy, dropped="skip"))
     ex.check_unet_backward(unet_backward)
+
+
+def test_the_batch_norm_backward_checker_runs_the_gradient_check(monkeypatch):
+    """With the comparison with ops.batch_norm2d_backward made blind, a backward pass that
+    treats the mean and the variance as constants is still caught by central differences."""
+    from unet_from_scratch.teaching import exercises_normalization
+    monkeypatch.setattr(exercises_normalization, "compare", lambda *args, **kwargs: None)
+    with pytest.raises(ex.ExerciseError, match="the elementwise gradient check fails"):
+        ex.check_batch_norm_backward(lambda dy, cache: batch_norm_grads(dy, cache, constants=True))
+    ex.check_batch_norm_backward(batch_norm_grads)
 
 
 def test_a_restore_by_adding_back_is_accepted():

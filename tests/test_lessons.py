@@ -1,4 +1,4 @@
-"""The lessons: all eleven notebooks are there, committed without outputs, laid out as the
+"""The lessons: all twelve notebooks are there, committed without outputs, laid out as the
 course expects (a goal, a setup cell reading the small-size switch, exercises each followed by
 its checker) and marked up for nbgrader (solution cells, autograded test cells with points,
 read-only text and setup); the student versions are generated, every solution replaced by the
@@ -25,7 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 LESSONS = ROOT / "lessons"
 NAMES = ["00_the_problem", "01_convolution_forward", "02_backprop_and_gradient_checking",
          "03_max_pooling", "04_up_convolution", "05_skip_connections", "06_assembling_the_unet",
-         "07_dice_and_cross_entropy", "08_training", "09_the_gpu", "10_real_data"]
+         "07_dice_and_cross_entropy", "08_training", "09_batch_norm_and_dropout", "10_the_gpu",
+         "11_real_data"]
 NOTEBOOKS = [LESSONS / f"{name}.ipynb" for name in NAMES]
 
 
@@ -58,7 +59,7 @@ def exercises_of(path):
 EXERCISES = [(path, index) for path in NOTEBOOKS for index, _ in exercises_of(path)]
 
 
-def test_all_eleven_lessons_are_there_and_nothing_else():
+def test_all_twelve_lessons_are_there_and_nothing_else():
     assert sorted(p.name for p in LESSONS.glob("*.ipynb")) == [f"{name}.ipynb" for name in NAMES]
     assert lessons.lesson_paths(LESSONS) == NOTEBOOKS
 
@@ -200,7 +201,7 @@ def test_lessons_command_keeps_a_students_work_unless_forced(tmp_path, capsys):
     capsys.readouterr()
     assert cli.main(["lessons", "--student", str(out)]) == 2
     error = capsys.readouterr().err
-    assert error.count("\n") == 1 and "already holds 10 of the notebooks" in error
+    assert error.count("\n") == 1 and "already holds 11 of the notebooks" in error
     assert "01_convolution_forward.ipynb" in error and "--force" in error
     assert "03_max_pooling.ipynb" not in error
     assert "my own work" in edited.read_text() and not (out / "03_max_pooling.ipynb").exists()

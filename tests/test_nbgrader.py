@@ -1,4 +1,4 @@
-"""nbgrader's real pipeline on the eleven lessons (the optional ``course`` extra:
+"""nbgrader's real pipeline on the twelve lessons (the optional ``course`` extra:
 ``pip install -e ".[dev,course]"``; skipped where nbgrader is not installed).
 
 On a temporary course folder, ``nbgrader generate_assignment`` makes the student versions of
@@ -65,6 +65,13 @@ DELEGATING = {
                  "adam.step()\n"
                  "return parameter.data, adam.state['exp_avg'][0], adam.state['exp_avg_sq'][0]",
     "rle_encode": "return submission.rle_encode(mask)",
+    "he_normal_init": "return us.nn.he_normal(rng, shape, int(np.prod(shape[1:])))",
+    "batch_norm_forward": "y, cache = ops.batch_norm2d_forward(x, gamma, beta, running_mean, running_var, "
+                          "training, momentum, eps)\n"
+                          "return y, cache[:3]",
+    "batch_norm_backward": "return ops.batch_norm2d_backward(dy, tuple(cache) + (True,))",
+    "dropout_forward": "y, cache = ops.dropout_forward(x, p, rng, training)\nreturn y, cache[0]",
+    "dropout_backward": "return ops.dropout_backward(dy, (cache, dy.shape, dy.dtype))",
     "tile_plan": "from unet_from_scratch import tiling\n"
                  "axis = tiling.plan_axis(tiling.Geometry(None, period, margin), length, tile_in)\n"
                  "return axis.starts, axis.pad_before, axis.pad_after",
@@ -97,6 +104,13 @@ MISTAKES = {
     "contributing_windows": ("offset = y + padding - i", "offset = y - i", "left out the padding"),
     "rle_encode": ("mask.T.ravel()", "mask.ravel()", "numbered the pixels row by row"),
     "tile_plan": ("half = margin // 2", "half = margin", "padded by the whole margin on each side"),
+    "he_normal_init": ("fan_in = c_in * k_h * k_w", "fan_in = c_in", "took fan_in = c_I only"),
+    "batch_norm_forward": ("running_var += momentum * var * count / (count - 1)", "running_var += momentum * var",
+                           "updated it with the biased variance"),
+    "batch_norm_backward": ("dx = scale * (dy - mean_dy - x_hat * mean_dy_x_hat)", "dx = scale * dy",
+                            "treated the mean and the variance as constants"),
+    "dropout_forward": ("mask = keep / (1 - p)\n", "mask = keep * 1.0\n", "did not scale the kept values by 1 / (1 - p)"),
+    "dropout_backward": ("else dy * cache", "else dy", "ignored the mask"),
 }
 
 
@@ -192,7 +206,7 @@ def scores(course):
 def test_autograde_scores(course):
     table = scores(course)
     lessons = sorted({lesson for _, lesson in table})
-    assert len(lessons) == 11
+    assert len(lessons) == 12
     lines = [f"{'lesson':<36}" + "".join(f"{student:>12}" for student in STUDENTS)]
     for lesson in lessons:
         row = []

@@ -16,13 +16,18 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 
-from .. import losses, metrics, model, ops, optim, reference, submission, tiling
+from .. import losses, metrics, model, nn, ops, optim, reference, submission, tiling
 from ..gradcheck import finite_differences
-from ..ops import center_crop, concat, conv2d, conv_transpose2d, max_pool2d   # the modules
+from ..ops import (batch_norm2d, center_crop, concat, conv2d, conv_transpose2d,   # the modules
+                   dropout, max_pool2d)
 
 PACKAGE = Path(__file__).resolve().parents[1]
 im2col = sys.modules[ops.col2im.__module__]     # the module: ops.im2col names the function
 
+_BATCH_NORM = [reference.batch_norm2d_forward, reference.batch_norm2d_backward,
+               nn.BatchNorm2d.forward, nn.BatchNorm2d.backward]
+_DROPOUT = [reference.dropout_forward, reference.dropout_backward, nn.Dropout.forward,
+            nn.Dropout.backward]
 _CONV = [reference.conv2d_forward, reference.conv2d_backward,
          reference.conv_transpose2d_forward, reference.conv_transpose2d_backward]
 
@@ -47,6 +52,12 @@ FORBIDDEN = {
                             "the blocks' own backward methods (model.encoders[0].backward, ...)"),
     "check_soft_dice_loss": ("the soft Dice loss and its gradient", [losses], [], ""),
     "check_adam_step": ("the Adam step", [optim], [], ""),
+    "check_he_normal_init": ("the He initialisation", [], [nn.he_normal], ""),
+    "check_batch_norm_forward": ("batch normalisation", [batch_norm2d], _BATCH_NORM, ""),
+    "check_batch_norm_backward": ("batch normalisation's backward pass", [batch_norm2d],
+                                  _BATCH_NORM, ""),
+    "check_dropout_forward": ("dropout", [dropout], _DROPOUT, ""),
+    "check_dropout_backward": ("dropout's backward pass", [dropout], _DROPOUT, ""),
     "check_contributing_windows": ("the windows a col2im thread gathers", [im2col], [], ""),
     "check_rle_encode": ("the run-length encoding", [submission], [], ""),
     "check_tile_plan": ("the overlap-tile plan", [tiling], [], ""),

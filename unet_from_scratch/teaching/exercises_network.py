@@ -1,5 +1,5 @@
-"""Checkers of the exercises of lessons 05 to 10: the skip connections, the network, its loss,
-its training, the GPU and the real data.  They work as those of :mod:`.exercises` do (which
+"""Checkers of the exercises of lessons 05 to 08, 10 and 11: the skip connections, the network,
+its loss, its training, the GPU and the real data.  They work as those of :mod:`.exercises` do (which
 re-exports them): each calls the student's function on its own cases, compares with the
 package's implementation and names the common mistakes it recognises; ``hidden=True`` runs
 the grading cases of :mod:`.hidden`."""
@@ -248,7 +248,7 @@ def check_adam_step(adam_step, hidden=False):
 
 
 def check_contributing_windows(contributing_windows, hidden=False):
-    """Lesson 09.  ``contributing_windows(y, kernel, stride, padding, out_size) -> list``:
+    """Lesson 10.  ``contributing_windows(y, kernel, stride, padding, out_size) -> list``:
     for pixel row ``y`` of an image, the (kernel row i, window row oy) pairs with
     ``stride * oy + i == y + padding``, ``0 <= i < kernel`` and ``0 <= oy < out_size``, in
     increasing i.  These are the terms a col2im thread for that row gathers."""
@@ -276,7 +276,7 @@ def check_contributing_windows(contributing_windows, hidden=False):
 
 
 def check_rle_encode(rle_encode, hidden=False):
-    """Lesson 10.  ``rle_encode(mask) -> str``: the Kaggle nerve competition's run-length
+    """Lesson 11.  ``rle_encode(mask) -> str``: the Kaggle nerve competition's run-length
     encoding of a 2-D binary mask: pixels numbered from 1, top to bottom and then left to
     right (column by column), written as "start length start length ..."; "" when empty."""
     check = "check_rle_encode"

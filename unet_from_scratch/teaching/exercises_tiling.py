@@ -1,4 +1,4 @@
-"""The checker of lesson 10's overlap-tile exercise, in the manner of :mod:`.exercises_network`
+"""The checker of lesson 11's overlap-tile exercise, in the manner of :mod:`.exercises_network`
 (which re-exports it): the student's tile plan is compared with :func:`tiling.plan_axis`, the
 common mistakes are named, and on the visible cases the stitched prediction of a small valid
 U-Net, tiled with the student's plan, must equal its whole-image prediction."""
@@ -89,7 +89,7 @@ def _stitched_agrees(plan, length, tile_in, margin, depth):
 
 
 def check_tile_plan(tile_plan, hidden=False):
-    """Lesson 10.  ``tile_plan(length, tile_in, margin, period) -> (starts, pad_before,
+    """Lesson 11.  ``tile_plan(length, tile_in, margin, period) -> (starts, pad_before,
     pad_after)``: overlap-tile prediction along one axis of ``length`` pixels, with input tiles
     of ``tile_in`` whose outputs are ``tile_out = tile_in - margin``.  The stride is tile_out
     rounded down to a multiple of ``period``; the tiles start at 0, stride, 2 stride, ... as

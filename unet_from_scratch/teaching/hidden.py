@@ -142,3 +142,35 @@ def tile_plan():
             ("the image exactly one output tile long (grading case)", 20, 36, 16, 2, None),
             ("an output tile (18) that is no multiple of the period 4 (grading case)", 61, 58, 40, 4, None),
             ("depth 1, many tiles: 97 pixels, tiles of 24 (grading case)", 97, 24, 16, 2, None)]
+
+
+def he_normal_init():
+    """(name, shape): conv weights (c_O, c_I, k_h, k_w) large enough for a standard deviation
+    within a few per cent, other kernel sizes than the visible 3 x 3."""
+    return [("a 5 x 5 kernel, w (16, 64, 5, 5) (grading case)", (16, 64, 5, 5)),
+            ("a 1 x 1 kernel, w (96, 128, 1, 1) (grading case)", (96, 128, 1, 1)),
+            ("a 7 x 3 kernel, w (8, 40, 7, 3) (grading case)", (8, 40, 7, 3))]
+
+
+def batch_norm_forward():
+    """(name, x shape, training, momentum, eps), drawn from one seed."""
+    return [("training, one image (1, 2, 3, 4), momentum 0.9 (grading case)", (1, 2, 3, 4), True, 0.9, 1e-5),
+            ("training, 1 x 1 maps (6, 3, 1, 1), momentum 0.01, eps 1e-2 (grading case)",
+             (6, 3, 1, 1), True, 0.01, 1e-2),
+            ("training, one channel (3, 1, 5, 2), momentum 1 (grading case)", (3, 1, 5, 2), True, 1.0, 1e-5),
+            ("evaluation, (2, 4, 3, 3), eps 0.5 (grading case)", (2, 4, 3, 3), False, 0.9, 0.5)]
+
+
+def batch_norm_backward():
+    """(name, x shape, eps), drawn from one seed."""
+    return [("one image (1, 3, 4, 5) (grading case)", (1, 3, 4, 5), 1e-5),
+            ("1 x 1 maps (7, 2, 1, 1), eps 0.1 (grading case)", (7, 2, 1, 1), 0.1),
+            ("one channel (2, 1, 6, 3) (grading case)", (2, 1, 6, 3), 1e-3)]
+
+
+def dropout():
+    """(name, x shape, p, training), drawn from one seed."""
+    return [("p 0 in training: nothing dropped (grading case)", (2, 3, 4, 4), 0.0, True),
+            ("p 0.9, x (3, 2, 6, 5) (grading case)", (3, 2, 6, 5), 0.9, True),
+            ("p 0.05 on a 2-D x (9, 11) (grading case)", (9, 11), 0.05, True),
+            ("evaluation, p 0.8 (grading case)", (4, 2, 3, 3), 0.8, False)]

@@ -192,3 +192,70 @@ def unet_backward_dropping(model, dy, dropped):
         d_skip = _uncropped(d_joined[:, :d_joined.shape[1] // 2], d_down.shape)
         d = model.encoders[level].backward(d_down if dropped == "skip" else d_skip)
     return d
+
+
+# --- lesson 09: He initialisation, batch normalisation, dropout ----------------------------
+
+def he_std_mistakes(shape):
+    """{what went wrong: the standard deviation it gives} for the weights (c_O, c_I, k_h, k_w)
+    of a convolution, whose He standard deviation is sqrt(2 / (c_I k_h k_w))."""
+    c_out, c_in, k_h, k_w = shape
+    fan_in, fan_out = c_in * k_h * k_w, c_out * k_h * k_w
+    return {"used fan_out = c_O k_h k_w instead of fan_in = c_I k_h k_w": np.sqrt(2 / fan_out),
+            "used sqrt(1 / fan_in), the LeCun/Xavier scale for layers without a ReLU: the ReLU "
+            "zeroes half of the inputs, which He's factor 2 makes up for": np.sqrt(1 / fan_in),
+            "used the variance 2 / fan_in as the standard deviation; take its square root":
+                2 / fan_in,
+            "took fan_in = c_I only; every output sums over c_I k_h k_w inputs, so fan_in = "
+            "c_I k_h k_w": np.sqrt(2 / c_in)}
+
+
+def batch_norm_over_axes(x, gamma, beta, eps):
+    """The wrong training-mode y of batch norm with the statistics taken over other axes than
+    (n, h, w): per image and channel, per image over the channels, over everything, over n."""
+    return [_normalised(x, x.mean(axis=axes, keepdims=True), x.var(axis=axes, keepdims=True),
+                        gamma, beta, eps)
+            for axes in ((2, 3), (1, 2, 3), (0, 1, 2, 3), (0,))]
+
+
+def batch_norm_eps_outside(x, gamma, beta, mean, var, eps):
+    """The wrong y = gamma (x - mean) / (sqrt(var) + eps) + beta; mean and var (c,)."""
+    shape = (1, -1, 1, 1)
+    x_hat = (x - mean.reshape(shape)) / (np.sqrt(var.reshape(shape)) + eps)
+    return gamma.reshape(shape) * x_hat + beta.reshape(shape)
+
+
+def batch_norm_unbiased(x, gamma, beta, eps):
+    """The wrong training-mode y normalised with the unbiased variance (divided by M - 1)."""
+    axes = (0, 2, 3)
+    return _normalised(x, x.mean(axis=axes, keepdims=True),
+                       x.var(axis=axes, ddof=1, keepdims=True), gamma, beta, eps)
+
+
+def running_average_reversed(running, batch, momentum):
+    """The wrong running average momentum old + (1 - momentum) new: momentum weighs the old
+    value instead of the new one."""
+    return momentum * running + (1 - momentum) * batch
+
+
+def batch_norm_dx_mistakes(dy, x_hat, gamma, inv_std):
+    """The wrong training-mode dx of batch norm: mean and variance taken for constants, and
+    the compact formula with one of its two correction terms missing."""
+    shape, axes = (1, -1, 1, 1), (0, 2, 3)
+    scale = (gamma * inv_std).reshape(shape)
+    mean_dy = dy.mean(axis=axes, keepdims=True)
+    mean_dy_x_hat = (dy * x_hat).mean(axis=axes, keepdims=True)
+    return {"constants": scale * dy, "without mean(dy)": scale * (dy - x_hat * mean_dy_x_hat),
+            "without x_hat mean(dy x_hat)": scale * (dy - mean_dy)}
+
+
+def dropout_with_keep_probability_p(x, draws, p):
+    """The wrong dropout outputs that keep each value with probability p (dropping it with
+    probability 1 - p), scaled by 1 / (1 - p) or by 1 / p."""
+    keeps = [draws < p, draws >= 1 - p]
+    return [x * keep / scale for keep in keeps for scale in (1 - p, p) if scale > 0]
+
+
+def _normalised(x, mean, var, gamma, beta, eps):
+    shape = (1, -1, 1, 1)
+    return gamma.reshape(shape) * (x - mean) / np.sqrt(var + eps) + beta.reshape(shape)
