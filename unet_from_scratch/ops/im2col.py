@@ -171,18 +171,22 @@ def inside_image(tap, size, out_size, stride, padding):
     return slice(first, stop), slice(first_pixel, first_pixel + stride * (stop - 1 - first) + 1, stride)
 
 
-def zero_outside(tap, rows, columns):
-    """Zero the entries of ``tap`` (.., h_O, w_O) outside ``[rows, columns]``: the window
-    positions where the kernel tap reads the zero padding."""
-    out_rows, out_columns = tap.shape[-2:]
-    if rows.start > 0:
-        tap[..., :rows.start, :] = 0
-    if rows.stop < out_rows:
-        tap[..., rows.stop:, :] = 0
-    if columns.start > 0:
-        tap[..., :, :columns.start] = 0
-    if columns.stop < out_columns:
-        tap[..., :, columns.stop:] = 0
+def zero_padding_reads(cols, row_ranges, column_ranges):
+    """Zero the entries of ``cols`` (c, k_h, k_w, n, h_O, w_O) whose kernel tap reads the zero
+    padding: for kernel row ``i`` the window rows outside ``row_ranges[i]``, for kernel
+    column ``j`` the window columns outside ``column_ranges[j]`` -- one slice per kernel row
+    or column rather than one per tap."""
+    out_rows, out_columns = cols.shape[-2:]
+    for i, rows in enumerate(row_ranges):
+        if rows.start > 0:
+            cols[:, i, :, :, :rows.start, :] = 0
+        if rows.stop < out_rows:
+            cols[:, i, :, :, rows.stop:, :] = 0
+    for j, columns in enumerate(column_ranges):
+        if columns.start > 0:
+            cols[:, :, j, :, :, :columns.start] = 0
+        if columns.stop < out_columns:
+            cols[:, :, j, :, :, columns.stop:] = 0
 
 
 def im2col(x, kernel_size, stride, padding, out=None, path=None):
@@ -215,14 +219,17 @@ def im2col(x, kernel_size, stride, padding, out=None, path=None):
 
     x_by_channel = x.transpose(1, 0, 2, 3)                        # (c, n, h, w), a view
 
+    row_ranges = [inside_image(i, h, h_out, s_h, p_h) for i in range(k_h)]
+    column_ranges = [inside_image(j, w, w_out, s_w, p_w) for j in range(k_w)]
+
     def unfold(channels, images):
-        for i in range(k_h):
-            rows, row_pixels = inside_image(i, h, h_out, s_h, p_h)
-            for j in range(k_w):
-                columns, column_pixels = inside_image(j, w, w_out, s_w, p_w)
-                tap = cols[channels, i, j, images]                # (c, n, h_O, w_O), a view
-                zero_outside(tap, rows, columns)
-                tap[:, :, rows, columns] = x_by_channel[channels, images, row_pixels, column_pixels]
+        part = cols[channels, :, :, images]                       # (c, k_h, k_w, n, h_O, w_O)
+        zero_padding_reads(part, [rows for rows, _ in row_ranges],
+                           [columns for columns, _ in column_ranges])
+        for i, (rows, row_pixels) in enumerate(row_ranges):
+            for j, (columns, column_pixels) in enumerate(column_ranges):
+                part[:, i, j, :, rows, columns] = \
+                    x_by_channel[channels, images, row_pixels, column_pixels]
 
     parts = work_slices(c, n, cols.size) if xp is np else [(slice(0, c), slice(0, n))]
     run_in_threads(unfold, parts)
@@ -261,12 +268,13 @@ def col2im(cols, input_shape, stride, padding, path=None, out=None):
     (s_h, s_w), (p_h, p_w) = stride, padding
     out_by_channel = out.transpose(1, 0, 2, 3)                    # (c, n, h, w), a view
 
+    row_ranges = [inside_image(i, h, h_out, s_h, p_h) for i in range(k_h)]
+    column_ranges = [inside_image(j, w, w_out, s_w, p_w) for j in range(k_w)]
+
     def fold(channels, images):
         out_by_channel[channels, images] = 0
-        for i in range(k_h):
-            rows, row_pixels = inside_image(i, h, h_out, s_h, p_h)
-            for j in range(k_w):
-                columns, column_pixels = inside_image(j, w, w_out, s_w, p_w)
+        for i, (rows, row_pixels) in enumerate(row_ranges):
+            for j, (columns, column_pixels) in enumerate(column_ranges):
                 out_by_channel[channels, images, row_pixels, column_pixels] += \
                     cols[channels, i, j, images, rows, columns]
 
