@@ -154,3 +154,33 @@ def test_scratch_buffers_are_reused_per_thread_and_name():
     assert elsewhere[0].base is not bigger.base                          # another thread's own
     IM2COL.release_scratch()
     assert IM2COL.scratch(np, "cols", np.float32, (2, 3)).base is not bigger.base
+
+
+def test_balanced_groups_share_the_sizes_evenly_and_keep_the_order():
+    items = list("abcdef")
+    groups = THREADS.balanced_groups(items, [9, 1, 5, 4, 3, 2], 2)
+    assert sorted(sum(groups, [])) == items
+    totals = [sum([9, 1, 5, 4, 3, 2][items.index(item)] for item in group) for group in groups]
+    assert totals == [12, 12] and all(group == sorted(group) for group in groups)
+    assert THREADS.balanced_groups(items[:1], [5], 3) == [["a"]]
+    assert THREADS.balanced_groups([], [], 2) == []
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_adam_on_several_threads_gives_the_same_bits(monkeypatch, threads):
+    from unet_from_scratch import optim
+    from unet_from_scratch.model import UNet
+
+    def trained(thread_count):
+        monkeypatch.setattr(THREADS, "THREADS", thread_count)
+        model = UNet(base_channels=4, depth=2, seed=3)
+        opt = optim.Adam(model.parameters(), lr=1e-2)
+        rng = np.random.default_rng(0)
+        for _ in range(3):
+            for p in model.parameters():
+                p.grad[...] = rng.standard_normal(p.grad.shape)
+            opt.step()
+        return [p.data.copy() for p in model.parameters()]
+
+    for one, many in zip(trained(1), trained(threads)):
+        np.testing.assert_array_equal(one, many)

@@ -51,6 +51,8 @@ from . import backend
 from .backend import get_array_module
 from .checks import check_non_negative, check_number, check_positive
 from .cuda import kernels
+from .ops import threads
+from .ops.threads import balanced_groups, run_in_threads
 
 
 class Optimizer:
@@ -300,26 +302,44 @@ class Adam(Optimizer):
         bias1 = 1 - beta1 ** self.t              # Python floats: no array is promoted
         bias2 = 1 - beta2 ** self.t
         step_size = lr / bias1
+        on_cpu = []
         for i, (p, m, v) in enumerate(zip(self.params, self.state["exp_avg"],
                                            self.state["exp_avg_sq"])):
-            if backend.compute_path(p.data) == "kernels":
+            path = backend.compute_path(p.data)
+            if path == "kernels":
                 # on the GPU: the whole update below in one kernel (cuda/optim.cu)
                 _check_contiguous(i, p.data)
                 kernels.adam_update(p.data, p.grad, m, v, step_size, beta1, beta2, eps,
                                     math.sqrt(bias2), wd)
-                continue
-            xp = get_array_module(p.data)
-            g = p.grad
-            if wd != 0:
-                g = g + wd * p.data               # a new array: p.grad stays untouched
-            m *= beta1
-            m += (1 - beta1) * g
-            v *= beta2
-            v += (1 - beta2) * (g * g)
-            denominator = xp.sqrt(v)
-            denominator /= math.sqrt(bias2)
-            denominator += eps
-            p.data -= step_size * (m / denominator)
+            elif path == "cupy":
+                self._update(p, m, v, step_size, bias2)
+            else:
+                on_cpu.append((p, m, v))
+
+        def update_group(group):
+            for p, m, v in group:
+                self._update(p, m, v, step_size, bias2)
+
+        # NumPy's arithmetic on large arrays runs without the GIL: the CPU's parameters are
+        # updated in groups of about equal size, one group per core
+        groups = balanced_groups(on_cpu, [p.data.size for p, _, _ in on_cpu], threads.THREADS)
+        run_in_threads(update_group, [(group,) for group in groups])
+
+    def _update(self, p, m, v, step_size, bias2):
+        """Adam's update of one parameter ``p`` with its moments ``m`` and ``v``, in place."""
+        beta1, beta2, eps, wd = self.beta1, self.beta2, self.eps, self.weight_decay
+        xp = get_array_module(p.data)
+        g = p.grad
+        if wd != 0:
+            g = g + wd * p.data               # a new array: p.grad stays untouched
+        m *= beta1
+        m += (1 - beta1) * g
+        v *= beta2
+        v += (1 - beta2) * (g * g)
+        denominator = xp.sqrt(v)
+        denominator /= math.sqrt(bias2)
+        denominator += eps
+        p.data -= step_size * (m / denominator)
 
 
 # --- checks --------------------------------------------------------------------------------

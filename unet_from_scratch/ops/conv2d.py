@@ -74,9 +74,7 @@ def conv2d_forward(x, w, b=None, stride=1, padding=0):
     padding = pair(op, "padding", padding, 0)
     check_kernel_fits(op, x.shape[2:], w.shape[2:], padding)
     path = backend.compute_path(x)
-    y = conv2d_matmul(x, w, stride, padding, path)
-    if b is not None:
-        y += b[:, None, None]
+    y = conv2d_matmul(x, w, stride, padding, path, b)
     return y, ConvCache(path, x, w, b is not None, stride, padding, y.shape)
 
 
@@ -102,8 +100,9 @@ def conv2d_backward(dy, cache):
 # The three matrix products.  They take checked arguments (stride and padding as pairs,
 # and the path to take) and are shared with conv_transpose2d, which is this op run backwards.
 
-def conv2d_matmul(x, w, stride, padding, path):
-    """``Y = W @ im2col(x)``: the convolution without bias, (n, c_I, h_I, w_I) -> (n, c_O, h_O, w_O)."""
+def conv2d_matmul(x, w, stride, padding, path, b=None):
+    """``Y = W @ im2col(x)``: the convolution, (n, c_I, h_I, w_I) -> (n, c_O, h_O, w_O); plus
+    the bias ``b`` (c_O,) when given, added chunk by chunk while the product is fresh."""
     xp = get_array_module(x)
     n, c_in, h_in, w_in = x.shape
     c_out, _, k_h, k_w = w.shape
@@ -119,6 +118,8 @@ def conv2d_matmul(x, w, stride, padding, path):
                       out=scratch(xp, "cols", x.dtype, (c_in, k_h, k_w, m, h_out, w_out)))
         y_by_channel = xp.matmul(w_mat, cols.reshape(w_mat.shape[1], -1),
                                  out=scratch(xp, "product", x.dtype, (c_out, m * h_out * w_out)))
+        if b is not None:
+            y_by_channel += b[:, None]
         y[images] = y_by_channel.reshape(c_out, m, h_out, w_out).transpose(1, 0, 2, 3)
 
     for_each_chunk(chunks, threads, one_chunk, xp)

@@ -83,6 +83,19 @@ def _as_part(function, part):
         _inside.active = False
 
 
+def balanced_groups(items, sizes, parts):
+    """``items`` in at most ``parts`` non-empty groups of about equal total size: each item,
+    largest first, joins the group with the least so far.  A group keeps its items in their
+    order.  Always the same groups for the same sizes."""
+    totals = [0] * max(1, parts)
+    members = [[] for _ in totals]
+    for index in sorted(range(len(items)), key=lambda k: -sizes[k]):
+        lightest = totals.index(min(totals))
+        totals[lightest] += sizes[index]
+        members[lightest].append(index)
+    return [[items[k] for k in sorted(group)] for group in members if group]
+
+
 class BlasThreads:
     """OpenBLAS's ``set_num_threads`` and ``get_num_threads``, found in the loaded library."""
 
