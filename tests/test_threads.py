@@ -4,6 +4,7 @@ give the loops' numbers (and the same bits every time) whichever way their chunk
 
 import importlib
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -26,6 +27,23 @@ def test_an_error_in_a_pool_thread_reaches_the_caller(monkeypatch):
         THREADS.run_in_threads(fail_on_second, [(0,), (1,)])
 
 
+def test_run_in_threads_waits_for_every_part_even_when_the_first_fails(monkeypatch):
+    """An error (or Ctrl-C) in this thread's part must not return while another thread is
+    still writing into the caller's arrays."""
+    monkeypatch.setattr(THREADS, "THREADS", 2)
+    finished = []
+
+    def part(index):
+        if index == 0:
+            raise RuntimeError("part 0 failed")
+        time.sleep(0.2)
+        finished.append(index)
+
+    with pytest.raises(RuntimeError, match="part 0 failed"):
+        THREADS.run_in_threads(part, [(0,), (1,)])
+    assert finished == [1]
+
+
 def test_run_in_threads_inside_a_part_runs_in_that_thread(monkeypatch):
     """A part that splits its own work (a chunk running im2col) does it itself: with one pool
     thread, queueing it would wait forever behind the part that waits for it."""
@@ -38,7 +56,10 @@ def test_run_in_threads_inside_a_part_runs_in_that_thread(monkeypatch):
     def outer(part):
         THREADS.run_in_threads(inner, [(part * 10 + k, threading.get_ident()) for k in range(3)])
 
-    THREADS.run_in_threads(outer, [(0,), (1,)])
+    runner = threading.Thread(target=THREADS.run_in_threads, args=(outer, [(0,), (1,)]))
+    runner.start()
+    runner.join(timeout=30)
+    assert not runner.is_alive(), "run_in_threads nested inside a part hung"
     assert sorted(seen) == [(k, True) for k in (0, 1, 2, 10, 11, 12)]
 
 
@@ -123,6 +144,7 @@ def test_convolutions_on_shared_chunks_match_the_loops_and_repeat_bit_for_bit(rn
     """Small chunks so that every thread gets several; float64 against the loop definitions;
     a second run gives the same bits (each worker sums its own chunks, always the same)."""
     monkeypatch.setattr(THREADS, "THREADS", threads)
+    monkeypatch.setattr(CONV2D, "chunk_workers", lambda xp: threads)          # also on 1 core
     monkeypatch.setattr(THREADS, "PARALLEL_BYTES", 0)
     monkeypatch.setattr(IM2COL, "CHUNK_BYTES", 3000)
     x = rng.standard_normal((7, 3, 8, 9))
@@ -184,3 +206,44 @@ def test_adam_on_several_threads_gives_the_same_bits(monkeypatch, threads):
 
     for one, many in zip(trained(1), trained(threads)):
         np.testing.assert_array_equal(one, many)
+
+
+def test_a_thread_s_scratch_buffers_go_with_it():
+    IM2COL.release_scratch()
+    before = len(list(IM2COL._every_thread))
+    thread = threading.Thread(target=lambda: IM2COL.scratch(np, "cols", np.float32, (1000,)))
+    thread.start()
+    thread.join()
+    assert len(list(IM2COL._every_thread)) == before
+
+
+@pytest.mark.parametrize("stride, padding", [(1, 1), (1, 3), (2, 1)])
+def test_threads_sharing_a_large_batch_write_only_their_own_buffers(rng, monkeypatch, stride, padding):
+    """Large enough for the threads to run at the same time: two threads give exactly one
+    thread's y and dx (their images are their own), dw to rounding, and both threads ran.
+    (Padding 3 > k - 1 takes the col2im way for dx; stride 2 too.)"""
+    x = rng.standard_normal((8, 16, 64, 64)).astype(np.float32)
+    w = rng.standard_normal((16, 16, 3, 3)).astype(np.float32) * 0.1
+    monkeypatch.setattr(THREADS, "PARALLEL_BYTES", 0)
+    runners = set()
+    original = THREADS.for_each_chunk
+
+    def recording(chunks, threads, body, xp):
+        def watched(images, worker):
+            runners.add(threading.get_ident())
+            body(images, worker)
+        original(chunks, threads, watched, xp)
+
+    monkeypatch.setattr(CONV2D, "for_each_chunk", recording)
+    results = {}
+    for threads in (1, 2):
+        monkeypatch.setattr(THREADS, "THREADS", threads)
+        monkeypatch.setattr(CONV2D, "chunk_workers", lambda xp, n=threads: n)   # also on 1 core
+        runners.clear()
+        y, cache = ops.conv2d_forward(x, w, stride=stride, padding=padding)
+        dx, dw, _ = ops.conv2d_backward(np.ones_like(y), cache)
+        results[threads] = (y, dx, dw, len(runners))
+    assert results[1][3] == 1 and results[2][3] == 2
+    np.testing.assert_array_equal(results[2][0], results[1][0])
+    np.testing.assert_array_equal(results[2][1], results[1][1])
+    np.testing.assert_allclose(results[2][2], results[1][2], rtol=1e-4, atol=1e-3)

@@ -27,9 +27,9 @@ backward pass (the cache holds ``x``, and the backward unfolds it again, as
 PyTorch's CPU convolution does) nor built for the whole batch at once: both
 passes work through the batch a few images at a time (:func:`image_chunks`),
 unfolding every chunk into a scratch buffer that is kept from call to call
-(:func:`.im2col.scratch`) and writing the products into another with ``matmul(..., out=...)``.  On the CPU the chunks are
-shared among one thread per core, each with its own buffers, each matrix product on one
-core (:func:`.threads.for_each_chunk`).
+(:func:`.im2col.scratch`) and writing the products into another with
+``matmul(..., out=...)``.  On the CPU the chunks are shared among one thread per core,
+each with its own buffers, each matrix product on one core (:func:`.threads.for_each_chunk`).
 The loop definition is :func:`unet_from_scratch.reference.conv2d_forward`.
 
 The cache records the path the forward pass took (``cache.path``, from
@@ -110,7 +110,7 @@ def conv2d_matmul(x, w, stride, padding, path, b=None):
     w_out = output_size(w_in, k_w, stride[1], padding[1])
     w_mat = w.reshape(c_out, c_in * k_h * k_w)
     y = xp.empty((n, c_out, h_out, w_out), dtype=x.dtype)
-    chunks, threads = plan_chunks(xp, n, w_mat.shape[1] * h_out * w_out * x.itemsize)
+    chunks, workers = plan_chunks(xp, n, w_mat.shape[1] * h_out * w_out * x.itemsize)
 
     def one_chunk(images, worker):
         m = images.stop - images.start
@@ -122,35 +122,38 @@ def conv2d_matmul(x, w, stride, padding, path, b=None):
             y_by_channel += b[:, None]
         y[images] = y_by_channel.reshape(c_out, m, h_out, w_out).transpose(1, 0, 2, 3)
 
-    for_each_chunk(chunks, threads, one_chunk, xp)
+    for_each_chunk(chunks, workers, one_chunk, xp)
     return y
 
 
 def conv2d_dx(dy, w, x_shape, stride, padding, path):
     """``dx = col2im(W^T @ dY)``: the gradient with respect to the input, of shape ``x_shape``.
 
-    With stride 1 (and a padding of at most ``k - 1``), ``dx`` is itself a convolution: of
-    ``dy`` padded by ``k - 1 - p``, with the kernel flipped in both axes and its two channel
-    axes swapped (:func:`flipped_kernel`),
+    With stride 1, ``dx`` is itself a convolution: of ``dy`` padded by ``k - 1 - p``, with
+    the kernel flipped in both axes and its two channel axes swapped (:func:`flipped_kernel`),
 
         dx[n, c, i, j] = sum_{o, p, q} w[o, c, k_h-1-p, k_w-1-q] * dy_pad[n, o, i + p, j + q]
 
-    -- the same sum as col2im's, term for term.  So it is computed as one: an im2col of
-    ``dy`` and one matrix product (:func:`conv2d_matmul`), with no col2im.  That product sums
-    over ``c_O k_h k_w`` rather than ``c_O``, and nothing is added back pixel by pixel: on
-    one CPU core, 1.2x (the bottleneck) to 2.2x (the first level) faster for the U-Net's
-    layers than ``W^T @ dY`` followed by col2im.
+    -- the same terms as col2im's sum, added in another order (so float32 results differ in
+    the last bits).  It is computed as one when it is the cheaper way: an im2col of ``dy``,
+    ``c_O k_h k_w`` rows, and one matrix product (:func:`conv2d_matmul`), instead of a
+    product with ``c_I k_h k_w`` rows that col2im then adds back pixel by pixel.  So when
+    ``c_O <= c_I``: on one CPU core, 1.2x (the bottleneck) to 2.2x (the first level's
+    decoder) faster for the U-Net's layers; where the channels double (``c_O = 2 c_I``) it
+    was 1.2x slower.  (The padding ``k - 1 - p`` of ``dy`` must not be negative, hence
+    ``p <= k - 1``.)
     """
-    k_h, k_w = w.shape[2:]
-    if stride == (1, 1) and padding[0] <= k_h - 1 and padding[1] <= k_w - 1:
-        return conv2d_matmul(dy, flipped_kernel(w), (1, 1), (k_h - 1 - padding[0],
-                                                              k_w - 1 - padding[1]), path)
+    c_out, c_in, k_h, k_w = w.shape
+    if (stride == (1, 1) and c_out <= c_in and padding[0] <= k_h - 1 and padding[1] <= k_w - 1):
+        dx = conv2d_matmul(dy, flipped_kernel(w), (1, 1), (k_h - 1 - padding[0],
+                                                            k_w - 1 - padding[1]), path)
+        assert dx.shape == tuple(x_shape), (dx.shape, x_shape)
+        return dx
     xp = get_array_module(dy)
-    n, c_out, h_out, w_out = dy.shape
-    _, c_in, k_h, k_w = w.shape
+    n, _, h_out, w_out = dy.shape
     w_mat = w.reshape(c_out, c_in * k_h * k_w)
     dx = xp.empty(x_shape, dtype=dy.dtype)
-    chunks, threads = plan_chunks(xp, n, w_mat.shape[1] * h_out * w_out * dy.itemsize)
+    chunks, workers = plan_chunks(xp, n, w_mat.shape[1] * h_out * w_out * dy.itemsize)
 
     def one_chunk(images, worker):
         m = images.stop - images.start
@@ -160,7 +163,7 @@ def conv2d_dx(dy, w, x_shape, stride, padding, path):
         col2im(dcols.reshape(c_in, k_h, k_w, m, h_out, w_out), dx[images].shape, stride, padding,
                path, out=dx[images])
 
-    for_each_chunk(chunks, threads, one_chunk, xp)
+    for_each_chunk(chunks, workers, one_chunk, xp)
     return dx
 
 
@@ -178,8 +181,8 @@ def conv2d_dw(x, dy, kernel_size, stride, padding, path):
     _, c_out, h_out, w_out = dy.shape
     k_h, k_w = kernel_size
     rows = c_in * k_h * k_w
-    chunks, threads = plan_chunks(xp, n, rows * h_out * w_out * x.itemsize)
-    dw_t_parts = [xp.zeros((rows, c_out), dtype=x.dtype) for _ in range(threads)]    # dW^T
+    chunks, workers = plan_chunks(xp, n, rows * h_out * w_out * x.itemsize)
+    dw_t_parts = [xp.zeros((rows, c_out), dtype=x.dtype) for _ in range(workers)]    # dW^T
 
     def one_chunk(images, worker):
         m = images.stop - images.start
@@ -188,7 +191,7 @@ def conv2d_dw(x, dy, kernel_size, stride, padding, path):
         dy_mat = dy[images].transpose(1, 0, 2, 3).reshape(c_out, -1)        # (c_O, m h_O w_O)
         dw_t_parts[worker] += cols.reshape(rows, -1) @ dy_mat.T
 
-    for_each_chunk(chunks, threads, one_chunk, xp)
+    for_each_chunk(chunks, workers, one_chunk, xp)
     return xp.ascontiguousarray(sum_of_parts(dw_t_parts).T).reshape(c_out, c_in, k_h, k_w)
 
 

@@ -27,18 +27,19 @@ the strided slice touches each pixel at most once, so a plain ``+=`` is exact.
 On the GPU path "kernels" both run as one CUDA kernel each, from ``cuda/im2col.cu``:
 im2col with one thread per window position, col2im as a *gather* with one thread per
 pixel, adding its entries in the same (i, j) order as the loop below, so the two give the
-same bits.  The convolutions
-pass the path their forward pass took (``path``); called on their own, both ask
-:func:`unet_from_scratch.backend.compute_path`.
+same bits.  The convolutions pass the path their forward pass took (``path``); called on
+their own, both ask :func:`unet_from_scratch.backend.compute_path`.
 
 On the CPU both are copies that NumPy runs without holding the GIL, so they split the work
 into slices of channels (or of images, when there are fewer channels than threads) and copy
-the slices on :data:`.threads.THREADS` threads at once (:func:`.threads.run_in_threads`).  Every element is still written by the
-same slice assignment, and col2im still adds a pixel's contributions in the same (i, j) order,
-so the result has the same bits as with one thread.
+the slices on :data:`.threads.THREADS` threads at once (:func:`.threads.run_in_threads`).
+Every element is still written by the same slice assignment, and col2im still adds a
+pixel's contributions in the same (i, j) order, so the result has the same bits as with
+one thread.
 """
 
 import threading
+import weakref
 
 import numpy as np
 
@@ -67,9 +68,17 @@ GPU_CHUNK_BYTES = 2**30
 # main job's step took 35 ms on 2 cores instead of 31.)
 PARALLEL_ELEMENTS = 2**20
 
-# The scratch buffers of :func:`scratch`, by (thread, name, dtype).  Each thread reads and
-# writes only its own entries, and dict operations are atomic in CPython.
-_scratch_buffers = {}
+# The scratch buffers of :func:`scratch`: each thread's own, freed with the thread; the
+# set lets release_scratch reach every thread's.
+_this_thread = threading.local()
+_every_thread = weakref.WeakSet()
+
+
+class _ScratchBuffers:
+    """One thread's scratch buffers, ``.by_key[(name, dtype)]``."""
+
+    def __init__(self):
+        self.by_key = {}
 
 
 def work_slices(c, n, elements):
@@ -127,7 +136,7 @@ def scratch(xp, name, dtype, shape):
     does.  So for NumPy each thread keeps one buffer per name (and dtype), grown to the
     largest size asked for, and hands out views of it: a view is valid until the same thread
     asks for the same name again.  The buffers stay allocated between calls (tens of MiB for
-    the default network); :func:`release_scratch` frees them.  For CuPy arrays a fresh array
+    the default network) until their thread ends or :func:`release_scratch` frees them.  For CuPy arrays a fresh array
     (CuPy's memory pool already reuses memory).
     """
     size = 1
@@ -135,16 +144,21 @@ def scratch(xp, name, dtype, shape):
         size *= length
     if xp is not np:
         return xp.empty(shape, dtype=dtype)
-    key = (threading.get_ident(), name, np.dtype(dtype))
-    buffer = _scratch_buffers.get(key)
+    buffers = getattr(_this_thread, "buffers", None)
+    if buffers is None:
+        buffers = _this_thread.buffers = _ScratchBuffers()
+        _every_thread.add(buffers)
+    key = (name, np.dtype(dtype))
+    buffer = buffers.by_key.get(key)
     if buffer is None or buffer.size < size:
-        buffer = _scratch_buffers[key] = np.empty(size, dtype=dtype)
+        buffer = buffers.by_key[key] = np.empty(size, dtype=dtype)
     return buffer_view(buffer, shape)
 
 
 def release_scratch():
-    """Free every thread's scratch buffers (:func:`scratch`)."""
-    _scratch_buffers.clear()
+    """Free every thread's scratch buffers (:func:`scratch`; views handed out stay valid)."""
+    for buffers in list(_every_thread):
+        buffers.by_key = {}
 
 
 def buffer_view(buffer, shape):

@@ -19,14 +19,21 @@ a waiting OpenBLAS thread keeps spinning on a core that an im2col thread wants. 
 step of the default network spent about a third of its matrix-product time waiting so.
 
 When OpenBLAS's thread count cannot be set (a NumPy built on another BLAS, or a platform
-where the library is not found), :data:`BLAS_CONTROL` is None and the convolutions keep to
-one chunk at a time, each product on the BLAS library's own threads, as before.
+where the library is not found), or when this process may use one core only,
+:data:`BLAS_CONTROL` is None and the convolutions keep to one chunk at a time, each product
+on the BLAS library's own threads, as before.
+
+The results do not depend on how the threads happen to run: each thread always takes the
+same chunks, and the per-thread parts of a sum (dW) are added in a fixed order.  They do
+depend, in the last bits of dW, on the number of threads (:data:`THREADS`, from the cores
+this process may use).
 """
 
 import contextlib
 import ctypes
 import glob
 import os
+import concurrent.futures
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -41,13 +48,18 @@ THREADS = max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaf
 # most of their time in Python, which runs one thread at a time.
 PARALLEL_BYTES = 2**22
 _pool = None
+_pool_lock = threading.Lock()
 _inside = threading.local()          # .active: this thread is running parts of run_in_threads
 
 
 def _forget_pool():
-    """In a child made by fork the parent's pool threads do not exist: start a new pool."""
-    global _pool
-    _pool = None
+    """In a child made by fork the parent's threads do not exist: start a new pool, and give
+    OpenBLAS back the thread count that a convolution running in the parent had taken away."""
+    global _pool, _pool_lock, _blas_lock, _blas_users
+    _pool, _pool_lock, _blas_lock = None, threading.Lock(), threading.Lock()
+    if _blas_users > 0 and BLAS_CONTROL is not None:
+        BLAS_CONTROL.set(_blas_saved)
+    _blas_users = 0
 
 
 if hasattr(os, "register_at_fork"):
@@ -62,17 +74,25 @@ def run_in_threads(function, parts):
     runs the parts one after the other in the calling thread, so a pool thread never waits
     for work queued behind itself.
     """
-    global _pool
     if len(parts) < 2 or getattr(_inside, "active", False):
         for part in parts:
             function(*part)
         return
-    if _pool is None:
-        _pool = ThreadPoolExecutor(max_workers=max(1, THREADS - 1), thread_name_prefix="unet-cpu")
-    futures = [_pool.submit(_as_part, function, part) for part in parts[1:]]
-    _as_part(function, parts[0])
+    futures = [_the_pool().submit(_as_part, function, part) for part in parts[1:]]
+    try:
+        _as_part(function, parts[0])
+    finally:                         # never return while a part still runs, even on an error
+        concurrent.futures.wait(futures)
     for future in futures:
         future.result()
+
+
+def _the_pool():
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=max(1, THREADS - 1), thread_name_prefix="unet-cpu")
+        return _pool
 
 
 def _as_part(function, part):
@@ -128,25 +148,36 @@ class BlasThreads:
 
 
 def _openblas_paths():
-    """Paths of the OpenBLAS libraries NumPy may have loaded: those this process has mapped
-    (Linux), then those NumPy's wheels ship beside it."""
+    """Paths of the OpenBLAS libraries NumPy may use, NumPy's own first: those its wheels
+    ship beside it, then those this process has mapped (Linux) whose path names NumPy, then
+    the other mapped ones (SciPy ships its own OpenBLAS, which must not be taken for NumPy's)."""
+    numpy_dir = os.path.dirname(np.__file__)
     paths = []
+    for folder in (os.path.join(numpy_dir, "..", "numpy.libs"), os.path.join(numpy_dir, ".dylibs")):
+        paths += sorted(glob.glob(os.path.join(folder, "*openblas*")))
+    mapped = []
     with contextlib.suppress(OSError):
         with open("/proc/self/maps", encoding="utf-8") as maps:
             for line in maps:
                 path = line.split()[-1]
-                if "openblas" in os.path.basename(path).lower() and path not in paths:
-                    paths.append(path)
-    numpy_dir = os.path.dirname(np.__file__)
-    for folder in (os.path.join(numpy_dir, "..", "numpy.libs"), os.path.join(numpy_dir, ".dylibs")):
-        paths += sorted(glob.glob(os.path.join(folder, "*openblas*")))
-    return paths
+                if "openblas" in os.path.basename(path).lower() and path not in mapped:
+                    mapped.append(path)
+    return paths + sorted(mapped, key=lambda path: "numpy" not in path)
 
 
 def _blas_control():
-    if "openblas" not in str(np.show_config(mode="dicts").get("Build Dependencies", {})).lower():
+    """:class:`BlasThreads` for NumPy's OpenBLAS, or None: never an error, whatever the
+    platform (importing the package must not fail over a speed-up)."""
+    try:
+        config = np.show_config(mode="dicts")      # NumPy >= 1.26
+        if "openblas" not in str(config.get("Build Dependencies", {})).lower():
+            return None
+    except Exception:                              # older NumPy: look for the library anyway
+        pass
+    try:
+        return BlasThreads.find()
+    except Exception:
         return None
-    return BlasThreads.find()
 
 
 BLAS_CONTROL = _blas_control() if THREADS > 1 else None
@@ -190,8 +221,8 @@ def for_each_chunk(chunks, threads, body, xp=np):
     """Call ``body(images, worker)`` for every slice of images in ``chunks``.
 
     With one thread, in order, in this thread.  With more, thread ``worker`` takes chunks
-    ``worker, worker + threads, ...`` (always the same ones, so that a result summed per
-    worker is summed the same way every time).
+    ``worker, worker + threads, ...`` (for a given ``threads``, always the same ones, so that
+    a result summed per worker is summed the same way every time).
 
     For a batch of NumPy arrays (two images or more) OpenBLAS runs on one thread meanwhile,
     even when the chunks run in this thread alone: a product too small to share would
