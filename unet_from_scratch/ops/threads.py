@@ -29,11 +29,11 @@ depend, in the last bits of dW, on the number of threads (:data:`THREADS`, from 
 this process may use).
 """
 
+import concurrent.futures
 import contextlib
 import ctypes
 import glob
 import os
-import concurrent.futures
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -91,7 +91,8 @@ def _the_pool():
     global _pool
     with _pool_lock:
         if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=max(1, THREADS - 1), thread_name_prefix="unet-cpu")
+            _pool = ThreadPoolExecutor(max_workers=max(1, THREADS - 1),
+                                       thread_name_prefix="unet-cpu")
         return _pool
 
 
