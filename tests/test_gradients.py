@@ -36,6 +36,15 @@ def test_conv2d_gradients(rng, impl, stride, padding, kernel):
 
 
 @pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+@pytest.mark.parametrize("padding", [0, 1, 2])
+def test_conv2d_gradients_where_dx_is_a_convolution_of_dy(rng, impl, padding):
+    """Stride 1 and fewer output than input channels: ops computes dx as the convolution of
+    dy with the flipped kernel, not with col2im."""
+    check_convolution_gradients(rng, IMPLEMENTATIONS[impl], "conv2d", (2, 3, 7, 6), 2,
+                                3, 1, padding)
+
+
+@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
 @pytest.mark.parametrize("stride, padding, kernel", [(2, 0, 2), (1, 0, 3), (2, 1, 3), (3, 1, (2, 4))])
 def test_conv_transpose2d_gradients(rng, impl, stride, padding, kernel):
     check_convolution_gradients(rng, IMPLEMENTATIONS[impl], "conv_transpose2d", (2, 3, 4, 5), 2,

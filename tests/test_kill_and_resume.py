@@ -48,8 +48,10 @@ def test_sigkill_at_random_moments_then_resume_gives_the_uninterrupted_weights(t
     seed = int(os.environ.get("UNET_KILL_SEED") or random.SystemRandom().randrange(10 ** 6))
     rng = random.Random(seed)
     out = str(tmp_path / "killed")
-    kills = 0
+    kills, attempts = 0, 0
     while kills < KILLS:
+        attempts += 1                    # a run that keeps ending on its own must not loop forever
+        assert attempts <= 4 * KILLS, f"seed {seed}: the run kept ending before it could be killed"
         resume = os.path.isfile(os.path.join(out, "checkpoint.last.npz"))
         kills += kill_at_a_random_moment(start(out, resume), rng)
         for path in glob.glob(os.path.join(out, "*.npz")):   # not the hidden temporary files

@@ -173,7 +173,7 @@ def test_checker_rejects_the_stub_and_accepts_the_solution(student_dir, path, in
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=NAMES)
 def test_two_or_three_self_check_questions_with_answers(path):
-    """Issue 13: every lesson asks two or three questions; the instructor version answers them."""
+    """Every lesson asks two or three questions; the instructor version answers them."""
     questions = [cell for cell in read(path)["cells"] if "question" in tags(cell)]
     assert 2 <= len(questions) <= 3, path.name
     for cell in questions:
@@ -191,7 +191,7 @@ def test_lessons_command_refuses_to_overwrite_the_instructor_versions(capsys):
 
 
 def test_lessons_command_keeps_a_students_work_unless_forced(tmp_path, capsys):
-    """Issue 15, item 2: a second run names the notebooks it would replace and writes nothing;
+    """A second run names the notebooks it would replace and writes nothing;
     --force replaces them."""
     out = tmp_path / "stud"
     assert cli.main(["lessons", "--student", str(out)]) == 0

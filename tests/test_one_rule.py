@@ -46,7 +46,7 @@ def checkpoint(tmp_path_factory):
 
 
 def test_evaluate_scores_exactly_the_masks_predict_writes(checkpoint, tmp_path, capsys):
-    """128-pixel-style case of the issue, small: a model trained at 32, images of 48x40."""
+    """Images of another size than the model was trained at, small: trained at 32, images of 48x40."""
     images, masks = make_synthetic_ultrasound(6, (48, 40), seed=11, empty_fraction=0.3)
     images = eight_bit(images)
     paths = write_pngs(str(tmp_path / "scans"), images)

@@ -1,4 +1,4 @@
-"""The issue's smaller cases through the Python API: each gets the package's own one-line
+"""Small cases of bad input through the Python API: each gets the package's own one-line
 error instead of a traceback from inside, or a value silently taken for another."""
 
 import numpy as np

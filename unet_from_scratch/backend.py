@@ -27,7 +27,6 @@ import numpy as np
 
 DEVICES = ("cpu", "cuda")
 GPU_PATHS = ("kernels", "cupy")
-PATHS = ("numpy",) + GPU_PATHS          # what compute_path answers
 GPU_PATH_VARIABLE = "UNET_SCRATCH_GPU_PATH"
 
 _gpu_path = None        # set by set_gpu_path; None: follow the environment variable
@@ -171,6 +170,7 @@ def compute_path(x):
 
     This is the one rule: every op asks it once per forward pass and records the answer in
     its cache, so its backward pass takes the same path whatever the switch says by then.
-    For a NumPy array the switch is not even read.
+    For a NumPy array the switch is not even read.  (The ops import ``backend`` itself and
+    call ``backend.compute_path``, so that the tests can patch this one function.)
     """
     return gpu_path() if is_cupy_array(x) else "numpy"

@@ -5,7 +5,8 @@ was given, e.g.
 ``conv2d_forward: x has 3 channels but w expects 1 (x.shape=(8, 3, 96, 96), w.shape=(32, 1, 3, 3))``.
 A wrong *type* (not an array, not float32/float64, mixed dtypes, a string for a number)
 raises ``TypeError``; a wrong *value* (shape, size, stride, a count below 1) raises
-``ValueError``.
+``ValueError``.  The exceptions are :func:`check_count` and :func:`check_height_width`, which
+raise ``ValueError`` for anything that is not a count or an (H, W) pair, type included.
 
 The number checks return the value converted (a Python ``int`` or ``float``), so that a
 NumPy scalar never slips into arithmetic with float32 arrays and upcasts them.

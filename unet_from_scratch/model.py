@@ -101,16 +101,15 @@ class UNet(nn.Module):
     def __init__(self, in_channels=1, out_channels=1, base_channels=32, depth=4, padding="same",
                  batch_norm=False, dropout=0.0, seed=0):
         super().__init__()
-        in_channels, out_channels, base_channels, depth, seed = (
+        in_channels, out_channels, base_channels, depth = (
             check_int("UNet", name, value) for name, value in (
                 ("in_channels", in_channels), ("out_channels", out_channels),
-                ("base_channels", base_channels), ("depth", depth), ("seed", seed)))
+                ("base_channels", base_channels), ("depth", depth)))
+        seed = check_int("UNet", "seed", seed, minimum=0)
         batch_norm = check_bool("UNet", "batch_norm", batch_norm)   # plain types: config is JSON
         dropout = check_number("UNet", "dropout", dropout)
         if padding not in PADDINGS:
             raise ValueError(f"UNet: padding must be one of {PADDINGS}, got {padding!r}")
-        if seed < 0:
-            raise ValueError(f"UNet: seed must be an int >= 0, got {seed}")
         if depth < 1 or base_channels < 1 or in_channels < 1 or out_channels < 1:
             raise ValueError(f"UNet: depth, base_channels, in_channels and out_channels must be "
                              f">= 1, got {depth}, {base_channels}, {in_channels}, {out_channels}")

@@ -297,18 +297,20 @@ class Adam(Optimizer):
 
     def step(self):
         """One update of every parameter from its ``.grad`` (in place)."""
+        paths = [backend.compute_path(p.data) for p in self.params]
+        for i, (p, path) in enumerate(zip(self.params, paths)):
+            if path == "kernels":                # refused before anything is updated
+                _check_contiguous(i, p.data)
         self.t += 1
         lr, beta1, beta2, eps, wd = self.lr, self.beta1, self.beta2, self.eps, self.weight_decay
         bias1 = 1 - beta1 ** self.t              # Python floats: no array is promoted
         bias2 = 1 - beta2 ** self.t
         step_size = lr / bias1
         on_cpu = []
-        for i, (p, m, v) in enumerate(zip(self.params, self.state["exp_avg"],
-                                           self.state["exp_avg_sq"])):
-            path = backend.compute_path(p.data)
+        for p, m, v, path in zip(self.params, self.state["exp_avg"], self.state["exp_avg_sq"],
+                                 paths):
             if path == "kernels":
                 # on the GPU: the whole update below in one kernel (cuda/optim.cu)
-                _check_contiguous(i, p.data)
                 kernels.adam_update(p.data, p.grad, m, v, step_size, beta1, beta2, eps,
                                     math.sqrt(bias2), wd)
             elif path == "cupy":

@@ -27,7 +27,7 @@ PROGRESS_DELAY = 2.0       # seconds of prediction before a progress bar is draw
 
 
 def as_batch_array(array, name, op="fit"):
-    """(N, H, W) or (N, 1, H, W) -> float32 (N, 1, H, W); refuses anything else."""
+    """(N, H, W) or (N, 1, H, W) -> (N, 1, H, W), dtype unchanged; refuses anything else."""
     if isinstance(array, (tuple, list)) and array and not np.isscalar(array[0]):
         shapes = {np.shape(item) for item in array}
         if len(shapes) > 1:
@@ -71,7 +71,8 @@ def predict(model, images, batch_size=8, device=None, tile=None, progress=False)
         tile: padding="valid" only: the input tile's size, an int or (height, width),
             rounded down to a size the network takes (default: chosen per image size, at
             most ``tiling.DEFAULT_MAX_TILE`` = 572, the paper's).  Ignored for "same".
-        progress: draw a progress bar on stderr (a terminal) when it takes over 2 s.
+        progress: draw a progress bar on stderr (a terminal) when it takes over 2 s
+            (padding="same"; overlap-tile prediction draws none).
 
     padding="valid" (the paper's network, whose output is smaller than its input):
     overlap-tile prediction (``tiling``) -- the image is mirror-padded by the margin the

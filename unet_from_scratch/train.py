@@ -23,7 +23,8 @@ from .progress import ProgressBar, progress_stream
 
 __all__ = ["fit", "train_step", "predict", "evaluate_dice", "predict_at_input_size",
            "input_size_of", "save_checkpoint", "load_checkpoint", "last_checkpoint_path",
-           "check_data_set", "crop_to", "ProgressBar", "progress_stream", "as_batch_array"]
+           "check_data_set", "crop_to", "ProgressBar", "progress_stream", "as_batch_array",
+           "TrainingDiverged"]
 
 OPTIMIZERS = {"adam": optim.Adam, "sgd": optim.SGD}
 
@@ -214,8 +215,9 @@ def _train_epoch(model, opt, loss_pair, batches, batch_on_device, label, progres
     model.train()
     bar = ProgressBar(len(batches), label, progress_stream(progress))
     pending, total, seen = [], 0.0, 0
-    # NumPy's overflow warnings would only repeat, less clearly, what _read_steps reports
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"), _closing(bar):
+    # NumPy's overflow warnings would only repeat, less clearly, what _read_steps reports;
+    # the bar is closed also on Ctrl-C, so that the message after it starts on a clean line
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"), contextlib.closing(bar):
         for step, index in enumerate(batches, 1):
             x, targets = batch_on_device(index)
             value = train_step(model, opt, *loss_pair, x, targets)
@@ -225,15 +227,6 @@ def _train_epoch(model, opt, loss_pair, batches, batch_on_device, label, progres
                 pending = []
                 bar.update(step, seen, total / seen)
     return total / seen
-
-
-@contextlib.contextmanager
-def _closing(bar):
-    """Close the progress bar also on Ctrl-C, so the message after it starts on a clean line."""
-    try:
-        yield bar
-    finally:
-        bar.close()
 
 
 def gradients_finite(model):

@@ -128,7 +128,7 @@ def run_train(args):
     if args.device == "cpu" and args.method == "processes":
         return run_train_in_processes(args, configurations, info, torch is not None)
     for config in configurations:
-        run_train_in_blocks(args, config, info, torch)
+        run_train_in_blocks(args, config, info)
     if args.device == "cuda":
         # What CuPy's products really used, now that they have run (TF32 would say so here).
         print(f"CuPy float32 products ran with {cupy_float32_compute_type()}")
@@ -184,7 +184,7 @@ def run_train_in_processes(args, configurations, info, with_torch):
     return 0
 
 
-def run_train_in_blocks(args, config, info, torch):
+def run_train_in_blocks(args, config, info):
     """One configuration, every contender in this process, one block after another."""
     parameters = UNet(base_channels=config.base_channels, depth=config.depth,
                       padding="same").num_parameters()

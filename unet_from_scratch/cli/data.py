@@ -16,15 +16,16 @@ from ..data.folders import load_image_folder
 from ..data.isbi import load_isbi2012
 from ..data.kaggle import load_kaggle_nerve, split_by_subject
 from ..data.npz import load_prepared
+from ..data.augment import Augmenter
 from ..data.baselines import otsu_baseline
 from ..data.synthetic import make_synthetic_ultrasound
 from .arguments import UsageError
 
 DATA_KINDS = ("kaggle", "isbi2012", "folder")
 STRUCTURES = {"synthetic": "nerve", "kaggle": "nerve", "isbi2012": "membrane"}   # what masks mark
-ISBI_VAL_SLICES = 5
+ISBI_VAL_SLICES = 5             # the last slices of the stack validate, the rest train
 # How the command line's loaders scale images, recorded in a checkpoint's input scaling.
-SCALED_BY = "the loaders: image files read to [0, 1] (read_image)"          # the last slices of the stack validate, the rest train
+SCALED_BY = "the loaders: image files read to [0, 1] (read_image)"
 
 
 @dataclass
@@ -65,6 +66,14 @@ def parse_data(source):
         raise UsageError(f"--data must be synthetic, kaggle:PATH, isbi2012:PATH, folder:PATH "
                          f"or FILE.npz, got {source!r}")
     return kind, path
+
+
+def training_augmenter(source):
+    """The augmentation ``train --augment`` applies to data from ``source`` (and
+    ``augment-preview`` shows): all of it, except the 90-degree rotations for ultrasound
+    (synthetic and kaggle), whose depth runs down from the probe -- a rotated scan is one no
+    scanner makes."""
+    return Augmenter(rotate=parse_data(source)[0] not in ("synthetic", "kaggle"))
 
 
 def data_sets(options, log=print):

@@ -5,11 +5,10 @@ import os
 
 import numpy as np
 
-from ..data.augment import Augmenter
 from ..data.synthetic import make_synthetic_ultrasound
 from ..teaching import student
 from .arguments import UsageError
-from .data import DataOptions, data_sets
+from .data import DataOptions, data_sets, training_augmenter
 from .outputs import check_file
 
 
@@ -24,7 +23,7 @@ def preview_path(out):
 
 
 def run_augment_preview(args):
-    """A PNG of one training image and its augmented versions (the default Augmenter)."""
+    """A PNG of one training image and its augmented versions, as ``train --augment`` draws them."""
     from .. import viz          # matplotlib is imported only when a figure is drawn
     path = preview_path(args.out)
     check_file("--out", path, force=True)
@@ -36,7 +35,8 @@ def run_augment_preview(args):
         with_mask = np.flatnonzero(masks.max(axis=(1, 2)) > 0)
         images, masks = (images[with_mask], masks[with_mask]) if len(with_mask) else (images,
                                                                                     masks)
-    viz.plot_augmentations(images[0], masks[0], Augmenter(), path, n=args.n, seed=args.seed)
+    viz.plot_augmentations(images[0], masks[0], training_augmenter(args.data), path, n=args.n,
+                           seed=args.seed)
     print(f"wrote {path}: the first panel is the original, the others augmented")
     return 0
 

@@ -100,8 +100,8 @@ def add_train_parser(commands):
                       help="train on non-overlapping PX x PX patches of the training images "
                            "(validation stays whole); e.g. 128 for the 512 x 512 EM slices")
     data.add_argument("--augment", action="store_true",
-                      help="flips, rotations, shifts, scaling, brightness/contrast and elastic "
-                           "deformation of the training batches")
+                      help="flips, rotations (none for ultrasound), shifts, scaling, "
+                           "brightness/contrast and elastic deformation of the training batches")
     model = train.add_argument_group("model")
     model.add_argument("--base-channels", type=positive_int, default=8, metavar="C",
                        help="channels of the first level, doubled at each level "
@@ -168,7 +168,8 @@ def add_evaluate_parser(commands):
         description="Score a checkpoint on a data set (Kaggle convention: an image whose true "
                     "and predicted masks are both empty scores 1). The images go through the "
                     "network as in 'predict' (resized to the size it was trained at, and "
-                    "back), so the scores are those of the masks 'predict' writes.")
+                    "back), so the scores are those of the masks 'predict' writes at its "
+                    "default --threshold 0.5 and --min-pixels 0.")
     evaluate.add_argument("checkpoint", help="a checkpoint written by 'unet-scratch train'")
     evaluate.add_argument("--data", metavar="SOURCE",
                           help="the validation part of a source as in 'train --data' "

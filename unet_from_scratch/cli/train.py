@@ -7,12 +7,11 @@ import time
 import numpy as np
 
 from .. import metrics, train
-from ..data.augment import Augmenter
 from ..data.patches import cut_patches
 from ..model import UNet, check_input_size
 from .arguments import UsageError
 from .data import (SCALED_BY, STRUCTURES, absolute_source, check_device, data_sets, known_size, otsu_dice,
-                   parse_data)
+                   parse_data, training_augmenter)
 from .outputs import OutputFolder, check_folder
 
 # The options that define a training run: kept in the checkpoint so --resume repeats them
@@ -55,14 +54,12 @@ def run_train(args):
 
     run_info = {name: getattr(args, name) for name in RUN_OPTIONS}
     run_info.update(data=absolute_source(args.data), input_size=input_size, scaled_by=SCALED_BY)
-    # Depth runs down from the probe in ultrasound: a rotated scan is one no scanner makes.
-    rotate = parse_data(args.data)[0] not in ("synthetic", "kaggle")
     try:
         with OutputFolder(args.out):     # removed again if the run ends before writing to it
             history = train.fit(model, train_set, val_set, epochs=args.epochs,
                                 batch_size=args.batch, lr=args.lr, loss=args.loss,
                                 seed=args.seed, device=args.device,
-                                augment=Augmenter(rotate=rotate) if args.augment else None,
+                                augment=training_augmenter(args.data) if args.augment else None,
                                 checkpoint=checkpoint, resume=resume, progress=not args.quiet,
                                 log=log, run_info=run_info)
             summarize(args, checkpoint, history, val_set, baseline)

@@ -47,14 +47,14 @@ __device__ void relu_backward_impl(const T* __restrict__ dy, const T* __restrict
 // done in two steps.  Here `lanes` threads share each channel plane (b, ci) of hw pixels:
 // thread element e = (b * c + ci) * lanes + k adds up the pixels k, k + lanes,
 // k + 2 lanes, ... of that plane and writes the sum to partial[e], an array
-// (n, c, lanes).  The host then finishes with partial.sum(axis=(0, 2)): that array is
-// small, and its sum is one library call.
+// (n, c, lanes).  The Python side then finishes with partial.sum(axis=(0, 2)), still on
+// the GPU: that array is small, and its sum is one library call.
 //
 // Why every lanes-th pixel and not a block of consecutive ones: in each step of the loop
 // the threads k = 0, 1, 2, ... of a plane read pixels side by side, which the GPU serves
 // with few wide memory transactions ("coalesced" reads).  Each thread adds its pixels in
 // order, so the result is the same on every run (it may differ from NumPy's pairwise sum
-// in the last bits).  Lanes beyond hw add nothing and write 0.
+// in the last bits).  The caller takes lanes <= hw (for hw > 0): each thread has pixels.
 // ---------------------------------------------------------------------------------------
 template <typename T>
 __device__ void bias_grad_partial_impl(const T* __restrict__ dy, T* __restrict__ partial,
@@ -110,8 +110,8 @@ __device__ void sigmoid_backward_impl(const T* __restrict__ dy, const T* __restr
 //
 // As for the bias gradient, each thread sums one chunk of one image: thread element
 // e = g * chunks + k covers elements k*chunk ... min((k+1)*chunk, m) - 1 of image g and
-// writes its three sums to partial[e*3 + 0, 1, 2], an array (n, chunks, 3).  The host
-// finishes with partial.sum(axis=1), giving (n, 3): (I_g, P_g, T_g) per image.
+// writes its three sums to partial[e*3 + 0, 1, 2], an array (n, chunks, 3).  The Python
+// side finishes with partial.sum(axis=1) on the GPU, giving (n, 3): (I_g, P_g, T_g) per image.
 // For a whole-batch Dice, call it with n = 1 and m = the batch's size.
 // chunks = ceil(m / chunk).
 // ---------------------------------------------------------------------------------------

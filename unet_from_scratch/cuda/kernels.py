@@ -149,14 +149,17 @@ def im2col(x, cols, kernel_size, stride, padding):
     return cols
 
 
-def col2im(cols, input_shape, stride, padding):
+def col2im(cols, input_shape, stride, padding, out=None):
     """The image (n, c, h, w) = ``input_shape`` that sums the ``cols`` entries read from each
-    pixel: one thread per pixel, gathering (no atomics).  A new C-contiguous array."""
+    pixel: one thread per pixel, gathering (no atomics).  Written into ``out`` when it is a
+    C-contiguous array of that shape and dtype, else into a new C-contiguous array."""
     xp = get_array_module(cols)
     cols = _contiguous(cols)
     n, c, h, w = input_shape
     _, k_h, k_w, _, h_out, w_out = cols.shape
-    x = xp.empty((n, c, h, w), dtype=cols.dtype)
+    usable = (out is not None and out.flags.c_contiguous and out.dtype == cols.dtype
+              and tuple(out.shape) == (n, c, h, w))
+    x = out if usable else xp.empty((n, c, h, w), dtype=cols.dtype)
     launch(kernel("im2col.cu", "col2im", cols.dtype), x.size,
            (cols, x, n, c, h, w, k_h, k_w, *stride, *padding, h_out, w_out))
     return x

@@ -78,7 +78,7 @@ def conv_transpose2d_backward(dy, cache):
         dx: (n, c_I, h_I, w_I), dw: (c_I, c_O, k_h, k_w), db: (c_O,) or None when the
         forward had no bias.
     """
-    check_cache("conv_transpose2d_backward", cache, tuple)
+    check_cache("conv_transpose2d_backward", cache, ConvCache)
     path, x, w, has_bias, stride, padding, y_shape = cache
     check_upstream("conv_transpose2d_backward", dy, y_shape, x.dtype)
     dx = conv2d_matmul(dy, w, stride, padding, path)

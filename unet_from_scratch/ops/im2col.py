@@ -38,6 +38,7 @@ pixel's contributions in the same (i, j) order, so the result has the same bits 
 one thread.
 """
 
+import math
 import threading
 import weakref
 
@@ -136,14 +137,12 @@ def scratch(xp, name, dtype, shape):
     does.  So for NumPy each thread keeps one buffer per name (and dtype), grown to the
     largest size asked for, and hands out views of it: a view is valid until the same thread
     asks for the same name again.  The buffers stay allocated between calls (tens of MiB for
-    the default network) until their thread ends or :func:`release_scratch` frees them.  For CuPy arrays a fresh array
-    (CuPy's memory pool already reuses memory).
+    the default network) until their thread ends or :func:`release_scratch` frees them.
+    For CuPy arrays it returns a fresh array: CuPy's memory pool already reuses memory.
     """
-    size = 1
-    for length in shape:
-        size *= length
     if xp is not np:
         return xp.empty(shape, dtype=dtype)
+    size = math.prod(shape)
     buffers = getattr(_this_thread, "buffers", None)
     if buffers is None:
         buffers = _this_thread.buffers = _ScratchBuffers()
@@ -164,10 +163,7 @@ def release_scratch():
 def buffer_view(buffer, shape):
     """The first ``prod(shape)`` elements of the flat ``buffer``, as a C-contiguous array of
     ``shape`` (a view)."""
-    size = 1
-    for length in shape:
-        size *= length
-    return buffer[:size].reshape(shape)
+    return buffer[:math.prod(shape)].reshape(shape)
 
 
 def inside_image(tap, size, out_size, stride, padding):
@@ -213,7 +209,7 @@ def im2col(x, kernel_size, stride, padding, out=None, path=None):
         kernel_size, stride, padding: pairs of ints ``(vertical, horizontal)``;
             the caller has checked that the kernel fits in the padded input.
         out: None, or a C-contiguous (c, k_h, k_w, n, h_O, w_O) array of ``x``'s dtype
-            to write the columns into (e.g. from :func:`buffer_view`).
+            to write the columns into (e.g. from :func:`scratch`).
         path: "numpy", "cupy" or "kernels"; None: ``backend.compute_path(x)``.
     Returns:
         cols: (c, k_h, k_w, n, h_O, w_O) array of ``x``'s dtype (``out`` when given).
@@ -271,10 +267,10 @@ def col2im(cols, input_shape, stride, padding, path=None, out=None):
         raise ValueError(f"col2im: out must have shape {tuple(input_shape)} and dtype "
                          f"{cols.dtype}, got {tuple(out.shape)} and {out.dtype}")
     if (path or backend.compute_path(cols)) == "kernels":
-        x = kernels.col2im(cols, input_shape, stride, padding)
-        if out is None:
+        x = kernels.col2im(cols, input_shape, stride, padding, out=out)
+        if out is None or x is out:
             return x
-        out[...] = x
+        out[...] = x                               # out was not C-contiguous
         return out
     xp = get_array_module(cols)
     n, c, h, w = input_shape

@@ -16,7 +16,7 @@ so plain Python threads can keep several cores busy.  The ops use that in two wa
 Why not leave the products to OpenBLAS's threads?  They split each product well, but every
 product then waits for the slowest thread, the copies between products run on one core, and
 a waiting OpenBLAS thread keeps spinning on a core that an im2col thread wants.  A training
-step of the default network spent about a third of its matrix-product time waiting so.
+step of the default network spent about a quarter of its matrix-product time waiting so.
 
 When OpenBLAS's thread count cannot be set (a NumPy built on another BLAS, or a platform
 where the library is not found), or when this process may use one core only,

@@ -1,6 +1,6 @@
 """Checkers of the exercises of lessons 05 to 08, 10 and 11: the skip connections, the network,
-its loss, its training, the GPU and the real data.  They work as those of :mod:`.exercises` do (which
-re-exports them): each calls the student's function on its own cases, compares with the
+its loss, its training, the GPU and the real data.  They work as those of :mod:`.exercises` do
+(:mod:`unet_from_scratch.exercises` re-exports them all): each calls the student's function on its own cases, compares with the
 package's implementation and names the common mistakes it recognises; ``hidden=True`` runs
 the grading cases of :mod:`.hidden`."""
 
@@ -90,6 +90,9 @@ def check_unet_output_size(output_size, hidden=False):
     for size, depth in cases:
         name = f"input {size}, depth {depth}"
         got = call_student(check, output_size, name, size, depth)
+        if not np.isscalar(got):
+            raise ExerciseError(f"{check}: for {name} your function should return a number, it "
+                                f"returned {describe(got)}")
         expected = UNet(depth=depth, base_channels=1, padding="valid").output_size(size, size)[0]
         if got != expected:
             hint = ""
@@ -262,11 +265,16 @@ def check_contributing_windows(contributing_windows, hidden=False):
             got = call_student(check, contributing_windows, name, y, kernel, stride, padding, out_size)
             expected = [(i, oy) for i in range(kernel) for oy in range(out_size)
                         if stride * oy + i == y + padding]
-            if [tuple(pair) for pair in got] != expected:
+            try:
+                pairs = [tuple(pair) for pair in got]
+            except TypeError:
+                raise ExerciseError(f"{check}: for {name} your function should return a list of "
+                                    f"(i, oy) pairs, it returned {describe(got)}") from None
+            if pairs != expected:
                 no_padding = [(i, oy) for i in range(kernel) for oy in range(out_size)
                               if stride * oy + i == y]
                 hint = (" It looks like you left out the padding." if padding and
-                        [tuple(pair) for pair in got] == no_padding else "")
+                        pairs == no_padding else "")
                 raise ExerciseError(f"{check}: for {name} the pairs (i, oy) are {expected}, yours "
                                     f"are {list(got)}. Window oy reads padded rows stride*oy ... "
                                     f"stride*oy + kernel - 1, and the pixel's padded row is y + "
@@ -290,6 +298,9 @@ def check_rle_encode(rle_encode, hidden=False):
     cases = grading_cases.rle() if hidden else cases
     for name, mask in cases:
         got = call_student(check, rle_encode, name, mask.copy())
+        if not isinstance(got, str):
+            raise ExerciseError(f"{check}: for {name} your function should return a string, it "
+                                f"returned {describe(got)}")
         expected = submission.rle_encode(mask)
         if got != expected:
             hints = []

@@ -1,7 +1,8 @@
 """The checker of lesson 11's overlap-tile exercise, in the manner of :mod:`.exercises_network`
-(which re-exports it): the student's tile plan is compared with :func:`tiling.plan_axis`, the
-common mistakes are named, and on the visible cases the stitched prediction of a small valid
-U-Net, tiled with the student's plan, must equal its whole-image prediction."""
+(:mod:`unet_from_scratch.exercises` re-exports it): the student's tile plan is compared with
+:func:`tiling.plan_axis`, the common mistakes are named, and on the first visible case the
+prediction of a small valid U-Net, tiled with the student's plan, must equal its whole-image
+prediction."""
 
 import numpy as np
 
